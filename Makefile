@@ -1,0 +1,56 @@
+# One task runner for people and CI. Everything runs inside backend/.venv, built from the
+# committed lock files (backend/requirements*.txt).
+
+PYTHON ?= python3
+VENV := backend/.venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.DEFAULT_GOAL := help
+.PHONY: help install run migrate seed test lint format bench lock clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): backend/requirements-dev.txt backend/pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r backend/requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -e backend
+	touch $(STAMP)
+
+install: $(STAMP) ## create backend/.venv from the lock file
+
+backend/.env:
+	cp backend/.env.example backend/.env
+	@echo "created backend/.env from .env.example (DEBUG=true, embedded SQLite and cache)"
+
+migrate: install backend/.env ## apply database migrations
+	cd backend && $(BIN)/cryptopredict db upgrade
+
+seed: migrate ## load the bundled demo data if the database has none
+	cd backend && $(BIN)/cryptopredict seed --if-empty
+
+run: seed ## migrate, seed and serve the API on http://127.0.0.1:8000
+	cd backend && $(BIN)/cryptopredict serve --host $(HOST) --port $(PORT)
+
+test: install ## run the whole test suite with coverage
+	cd backend && $(BIN)/pytest --cov=app --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
+
+lint: install ## ruff (lint + format check), mypy and hadolint
+	cd backend && $(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+	$(BIN)/hadolint backend/Dockerfile
+
+format: install ## apply ruff's fixes and formatting
+	cd backend && $(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+lock: ## re-resolve backend/requirements*.txt from pyproject.toml (needs network)
+	$(PYTHON) -m venv /tmp/crypto-lock-venv && /tmp/crypto-lock-venv/bin/pip install --quiet uv
+	cd backend && /tmp/crypto-lock-venv/bin/uv pip compile pyproject.toml --python-version 3.11 -o requirements.txt
+	cd backend && /tmp/crypto-lock-venv/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements-dev.txt
+
+clean: ## remove the environment, caches and the embedded database
+	rm -rf $(VENV) backend/var backend/.pytest_cache backend/.mypy_cache backend/.ruff_cache backend/htmlcov backend/.coverage
