@@ -1,0 +1,113 @@
+"""One typed settings object, read from the environment and `.env`, validated at start-up."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SERVICE_NAME = "Crypto Prediction API"
+BACKEND_DIR = Path(__file__).resolve().parent.parent
+# The embedded default: a SQLite file inside the project, so `make run` needs no server.
+DEFAULT_SQLITE_PATH = BACKEND_DIR / "var" / "crypto_prediction.db"
+DEFAULT_DATABASE_URL = f"sqlite:///{DEFAULT_SQLITE_PATH}"
+INSECURE_SECRET_KEYS = frozenset({"", "changeme", "change-me", "secret", "dev-secret-key"})
+
+LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
+
+
+class Settings(BaseSettings):
+    """Every variable the deployment guide names, with its default."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    DATABASE_URL: str = DEFAULT_DATABASE_URL
+    DATABASE_POOL_SIZE: int = Field(default=20, ge=1, le=1000)
+    DATABASE_MAX_OVERFLOW: int = Field(default=10, ge=0, le=1000)
+
+    # Empty means "no Redis": the in-process cache is used instead.
+    REDIS_URL: str = ""
+    REDIS_MAX_CONNECTIONS: int = Field(default=50, ge=1, le=10000)
+
+    DEBUG: bool = False
+    LOG_LEVEL: LogLevel = "INFO"
+    SECRET_KEY: str = ""
+    CORS_ORIGINS: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    ENVIRONMENT: str = "production"
+
+    @field_validator("LOG_LEVEL", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("CORS_ORIGINS", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        # The guide writes a comma-separated list; a JSON list is accepted too.
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [origin.strip() for origin in text.split(",") if origin.strip()]
+        return value
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        from app.database import normalize_database_url
+
+        normalize_database_url(value)  # raises ValueError naming the problem
+        return value
+
+    @field_validator("REDIS_URL")
+    @classmethod
+    def _check_redis_url(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if not self.DEBUG and self.SECRET_KEY.strip().lower() in INSECURE_SECRET_KEYS:
+            raise ValueError(
+                "SECRET_KEY is missing or a known default; set a long random value "
+                "(see .env.example) or DEBUG=true for development"
+            )
+        return self
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        return self.DATABASE_URL.startswith("sqlite")
+
+
+class SettingsError(RuntimeError):
+    """Settings could not be loaded; the message names each bad variable on one line."""
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    parts = []
+    for problem in error.errors():
+        name = ".".join(str(part) for part in problem["loc"])
+        message = problem["msg"].removeprefix("Value error, ")
+        parts.append(f"{name}: {message}" if name else message)
+    return "invalid configuration: " + "; ".join(parts)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SettingsError(describe_validation_error(error)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,128 @@
+"""Engine, session factory and the per-request unit of work.
+
+The deployment guide writes plain URLs (``postgresql://...``, ``sqlite:///...``); the async
+driver is chosen here so nobody has to know SQLAlchemy's ``+asyncpg`` spelling.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+ASYNC_DRIVERS = {"postgresql": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}
+SYNC_DRIVERS = {"postgresql": "postgresql+psycopg", "sqlite": "sqlite"}
+POSTGRES_ALIASES = {"postgres", "postgresql", "postgresql+asyncpg", "postgresql+psycopg"}
+
+
+def _parse(url: str) -> URL:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError(
+            "is not a database URL (expected postgresql://... or sqlite:///...)"
+        ) from None
+    backend = "postgresql" if parsed.drivername in POSTGRES_ALIASES else parsed.get_backend_name()
+    if backend not in ASYNC_DRIVERS:
+        raise ValueError(f"unsupported database {parsed.drivername!r}; use postgresql or sqlite")
+    if backend == "postgresql" and not parsed.database:
+        raise ValueError("names no database (postgresql://user:password@host:5432/dbname)")
+    return parsed.set(drivername=backend)
+
+
+def normalize_database_url(url: str) -> URL:
+    """The async form of ``url``: asyncpg for PostgreSQL, aiosqlite for SQLite."""
+    parsed = _parse(url)
+    return parsed.set(drivername=ASYNC_DRIVERS[parsed.drivername])
+
+
+def is_sqlite(url: str | URL) -> bool:
+    return make_url(str(url) if isinstance(url, URL) else url).get_backend_name() == "sqlite"
+
+
+def _ensure_sqlite_directory(url: URL) -> None:
+    if url.database and url.database != ":memory:":
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _enable_sqlite_foreign_keys(engine: AsyncEngine) -> None:
+    # SQLite ignores FOREIGN KEY clauses unless asked on every connection.
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+
+def create_engine(
+    url: str, *, pool_size: int = 20, max_overflow: int = 10, echo: bool = False
+) -> AsyncEngine:
+    async_url = normalize_database_url(url)
+    if async_url.get_backend_name() == "sqlite":
+        _ensure_sqlite_directory(async_url)
+        engine = create_async_engine(async_url, echo=echo, pool_pre_ping=True)
+        _enable_sqlite_foreign_keys(engine)
+        return engine
+    return create_async_engine(
+        async_url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        # A server restart kills pooled connections; pre-ping replaces them before use.
+        pool_pre_ping=True,
+        pool_timeout=5,
+        connect_args={"timeout": 5, "command_timeout": 30},
+    )
+
+
+class Database:
+    """Owns the engine and hands out sessions; built once in the app lifespan."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+    @classmethod
+    def from_url(cls, url: str, *, pool_size: int = 20, max_overflow: int = 10) -> Database:
+        return cls(create_engine(url, pool_size=pool_size, max_overflow=max_overflow))
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+        """One session per request: commit once at the end, roll back on any error."""
+        async with self.sessions() as session:
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+
+    async def ping(self) -> DatabasePing:
+        started = time.perf_counter()
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        return DatabasePing(latency_ms=(time.perf_counter() - started) * 1000)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+@dataclass(frozen=True, slots=True)
+class DatabasePing:
+    latency_ms: float
