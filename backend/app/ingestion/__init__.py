@@ -1,0 +1,1 @@
+"""Pure readers that turn bundled or downloaded market-data files into candles."""
