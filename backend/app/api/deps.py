@@ -1,0 +1,41 @@
+"""Request-scoped dependencies: the unit-of-work session, the cache, the settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.cache import CacheManager
+from app.config import Settings
+from app.database import Database
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def get_cache(request: Request) -> CacheManager:
+    cache: CacheManager = request.app.state.cache
+    return cache
+
+
+def get_app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_session(
+    database: Annotated[Database, Depends(get_database)],
+) -> AsyncIterator[AsyncSession]:
+    async for session in database.unit_of_work():
+        yield session
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+CacheDep = Annotated[CacheManager, Depends(get_cache)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]

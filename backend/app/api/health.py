@@ -1,0 +1,95 @@
+"""Liveness and dependency health, in the shapes the spec documents."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from app import __version__
+from app.api.deps import CacheDep, DatabaseDep, SettingsDep
+from app.config import SERVICE_NAME
+from app.schemas import health as schema
+from app.services.health import probe_cache, probe_database
+
+router = APIRouter(prefix="/health", tags=["health"])
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"description": "The dependency is down; the body says which."}
+}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _status(connected: bool) -> schema.Status:
+    return "healthy" if connected else "unhealthy"
+
+
+@router.get("", response_model=schema.ServiceHealth)
+async def health() -> schema.ServiceHealth:
+    """Liveness: answers whenever the process does, whatever its dependencies say."""
+    return schema.ServiceHealth(
+        status="healthy", service=SERVICE_NAME, version=__version__, timestamp=_now()
+    )
+
+
+@router.get("/db", response_model=schema.DatabaseHealth, responses=UNAVAILABLE)
+async def database_health(database: DatabaseDep, response: Response) -> schema.DatabaseHealth:
+    probe = await probe_database(database)
+    if not probe.connected:
+        response.status_code = 503
+    return schema.DatabaseHealth(
+        status=_status(probe.connected),
+        database="connected" if probe.connected else "disconnected",
+        latency_ms=probe.latency_ms,
+        timestamp=_now(),
+    )
+
+
+@router.get("/cache", response_model=schema.CacheHealth, responses=UNAVAILABLE)
+async def cache_health(cache: CacheDep, response: Response) -> schema.CacheHealth:
+    probe = await probe_cache(cache)
+    if not probe.connected:
+        response.status_code = 503
+    return schema.CacheHealth(
+        status=_status(probe.connected),
+        connected=probe.connected,
+        latency_ms=probe.latency_ms,
+        used_memory_mb=probe.used_memory_mb,
+        connected_clients=probe.connected_clients,
+        uptime_seconds=probe.uptime_seconds,
+        timestamp=_now(),
+    )
+
+
+@router.get("/detailed", response_model=schema.DetailedHealth, responses=UNAVAILABLE)
+async def detailed_health(
+    database: DatabaseDep, cache: CacheDep, settings: SettingsDep, response: Response
+) -> schema.DetailedHealth:
+    db_probe = await probe_database(database)
+    cache_probe = await probe_cache(cache)
+    overall: schema.Status = "healthy"
+    if not cache_probe.connected:
+        overall = "degraded"
+    if not db_probe.connected:
+        overall = "unhealthy"
+        response.status_code = 503
+    return schema.DetailedHealth(
+        status=overall,
+        service=schema.ServiceInfo(
+            name=SERVICE_NAME, version=__version__, environment=settings.ENVIRONMENT
+        ),
+        database=schema.DatabaseSummary(
+            status=_status(db_probe.connected),
+            connected=db_probe.connected,
+            latency_ms=db_probe.latency_ms,
+        ),
+        cache=schema.CacheSummary(
+            status=_status(cache_probe.connected),
+            connected=cache_probe.connected,
+            used_memory_mb=cache_probe.used_memory_mb,
+        ),
+        timestamp=_now(),
+    )

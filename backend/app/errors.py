@@ -1,0 +1,155 @@
+"""Error classes and the handlers that render them as RFC 9457 problem documents.
+
+    AppError                  base: carries an HTTP status and a problem ``type`` slug
+    ├── NotFoundError         404: a named resource does not exist
+    ├── ConflictError         409: the request contradicts stored state
+    ├── InvalidInputError     422: the body or query is wrong; ``errors`` point at fields
+    └── ServiceUnavailable    503: a dependency (database) cannot be reached
+
+Problem documents never contain the client's input or a stack trace: a validation error
+names where the problem is (``body.candles[3].high``) and what rule failed, nothing more.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://cryptopredict.dev/problems/"
+logger = logging.getLogger(__name__)
+
+
+class AppError(Exception):
+    status_code = 500
+    slug = "internal-error"
+    title = "Internal server error"
+
+    def __init__(self, detail: str, *, errors: Sequence[dict[str, Any]] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = list(errors or [])
+
+
+class NotFoundError(AppError):
+    status_code = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class ConflictError(AppError):
+    status_code = 409
+    slug = "conflict"
+    title = "Conflict"
+
+
+class InvalidInputError(AppError):
+    status_code = 422
+    slug = "invalid-input"
+    title = "Invalid input"
+
+
+class ServiceUnavailable(AppError):
+    status_code = 503
+    slug = "service-unavailable"
+    title = "Service unavailable"
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    slug: str | None = None,
+    errors: Sequence[dict[str, Any]] = (),
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + slug if slug else "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = list(errors)
+    return Response(
+        orjson.dumps(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
+    )
+
+
+def _location(loc: Sequence[str | int]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def describe_validation_errors(raw: Sequence[Any]) -> list[dict[str, Any]]:
+    """Field locations and messages only: pydantic's ``input`` and ``ctx`` are dropped."""
+    return [{"field": _location(error["loc"]), "message": error["msg"]} for error in raw]
+
+
+async def _app_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AppError)
+    return problem_response(
+        exc.status_code, exc.title, exc.detail, slug=exc.slug, errors=exc.errors
+    )
+
+
+async def _validation_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = describe_validation_errors(exc.errors())
+    first = errors[0]["field"] if errors else "request"
+    detail = f"{len(errors)} invalid field(s); first: {first}"
+    return problem_response(422, "Invalid input", detail, slug="invalid-input", errors=errors)
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    return problem_response(
+        exc.status_code, str(exc.detail), str(exc.detail), headers=exc.headers or None
+    )
+
+
+def is_connection_failure(exc: BaseException) -> bool:
+    """True for "the database is not there", false for a bad statement or constraint."""
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError | OSError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    if not is_connection_failure(exc):
+        return await _unexpected(request, exc)
+    # A stopped server surfaces as a bare ConnectionRefusedError, not a SQLAlchemy error.
+    logger.warning("database unavailable: %s", type(exc).__name__)
+    return problem_response(
+        503,
+        "Service unavailable",
+        "the database cannot be reached; retry shortly",
+        slug="database-unavailable",
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _unexpected(_request: Request, exc: Exception) -> Response:
+    logger.exception("unhandled error", exc_info=exc)
+    return problem_response(500, "Internal server error", "an unexpected error occurred")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    for error in (DBAPIError, PoolTimeoutError, OSError):
+        app.add_exception_handler(error, _database_error)
+    app.add_exception_handler(Exception, _unexpected)

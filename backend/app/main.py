@@ -1,0 +1,79 @@
+"""FastAPI application entry point: ``uvicorn app.main:app``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from app import __version__
+from app.api import health
+from app.cache import CacheManager, cache_manager
+from app.config import SERVICE_NAME, Settings, get_settings
+from app.database import Database
+from app.errors import install_error_handlers
+from app.logging import configure_logging
+
+DESCRIPTION = (
+    "Market data, price forecasts and their scores for cryptocurrencies. "
+    "Errors are RFC 9457 problem documents (`application/problem+json`)."
+)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # Nothing connects here: the engine and the Redis pool connect on first use, so the
+    # process starts (and /health answers) even when a dependency is down.
+    yield
+    await app.state.cache.close()
+    await app.state.database.dispose()
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    cache: CacheManager | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.LOG_LEVEL)
+    app = FastAPI(
+        title=SERVICE_NAME,
+        version=__version__,
+        description=DESCRIPTION,
+        debug=settings.DEBUG,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database or Database.from_url(
+        settings.DATABASE_URL,
+        pool_size=settings.DATABASE_POOL_SIZE,
+        max_overflow=settings.DATABASE_MAX_OVERFLOW,
+    )
+    if cache is None:
+        cache = cache_manager
+        cache.configure(settings.REDIS_URL or None, settings.REDIS_MAX_CONNECTIONS)
+    app.state.cache = cache
+    if settings.CORS_ORIGINS:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.CORS_ORIGINS,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Content-Type", "X-API-Key", "X-Request-ID"],
+        )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    # `uvicorn app.main:app` builds the app on first access, so importing this module for
+    # tests or tooling never requires a production configuration.
+    if name == "app":
+        application = create_app()
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)

@@ -1,0 +1,1 @@
+"""Use cases: compose repositories, the cache and the forecasting library."""

@@ -1,0 +1,60 @@
+"""Small factories for test rows; each returns a flushed ORM object."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from itertools import count
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Cryptocurrency, MarketData, Prediction
+
+_sequence = count(1)
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+async def make_coin(session: AsyncSession, **fields: Any) -> Cryptocurrency:
+    n = next(_sequence)
+    values: dict[str, Any] = {"symbol": f"T{n}", "name": f"Test coin {n}"}
+    values.update(fields)
+    coin = Cryptocurrency(**values)
+    session.add(coin)
+    await session.flush()
+    return coin
+
+
+async def make_candle(session: AsyncSession, coin: Cryptocurrency, **fields: Any) -> MarketData:
+    values: dict[str, Any] = {
+        "cryptocurrency_id": coin.id,
+        "timestamp": T0,
+        "open_price": 100.0,
+        "high_price": 110.0,
+        "low_price": 90.0,
+        "close_price": 105.0,
+        "volume": 12.5,
+        "data_source": "test",
+    }
+    values.update(fields)
+    candle = MarketData(**values)
+    session.add(candle)
+    await session.flush()
+    return candle
+
+
+async def make_prediction(session: AsyncSession, coin: Cryptocurrency, **fields: Any) -> Prediction:
+    values: dict[str, Any] = {
+        "cryptocurrency_id": coin.id,
+        "prediction_timestamp": T0,
+        "target_timestamp": T0 + timedelta(hours=1),
+        "predicted_price": 101.0,
+        "confidence_score": 0.5,
+        "model_name": "random_walk",
+        "model_version": "1",
+        "features_used": {"inputs": ["close"]},
+    }
+    values.update(fields)
+    prediction = Prediction(**values)
+    session.add(prediction)
+    await session.flush()
+    return prediction

@@ -1,0 +1,120 @@
+"""The cryptopredict command line: migrations, seeding, serving, and its refusals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+
+BACKEND = Path(__file__).resolve().parents[2]
+
+
+def _cli_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_"))}
+    env.update({"DEBUG": "true", "LOG_LEVEL": "WARNING"})
+    env.update(overrides)
+    return env
+
+
+def _cryptopredict(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "app", *args]
+    return subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    # A directory with no .env, so only the variables given here apply.
+    return tmp_path
+
+
+def test_upgrade_then_seed_twice_on_a_fresh_sqlite_file(workdir: Path) -> None:
+    url = f"sqlite:///{workdir / 'cli.db'}"
+    env = _cli_env(DATABASE_URL=url, PYTHONPATH=str(BACKEND))
+    upgraded = _cryptopredict("db", "upgrade", env=env, cwd=workdir)
+    assert upgraded.returncode == 0, upgraded.stderr
+    first = _cryptopredict("seed", env=env, cwd=workdir)
+    assert first.returncode == 0, first.stderr
+    assert "candles inserted: 0" not in first.stdout
+    second = _cryptopredict("seed", env=env, cwd=workdir)
+    assert second.returncode == 0, second.stderr
+    assert "coins created: 0, candles inserted: 0" in second.stdout
+    skipped = _cryptopredict("seed", "--if-empty", env=env, cwd=workdir)
+    assert skipped.returncode == 0, skipped.stderr
+    assert "demo data not loaded" in skipped.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("DATABASE_POOL_SIZE", "-5"), ("DATABASE_URL", "nonsense://"), ("SECRET_KEY", "")],
+)
+def test_invalid_settings_exit_non_zero_with_one_line(workdir: Path, name: str, value: str) -> None:
+    env = _cli_env(PYTHONPATH=str(BACKEND))
+    env[name] = value
+    if name == "SECRET_KEY":
+        env["DEBUG"] = "false"
+    result = _cryptopredict("serve", "--port", str(free_port()), env=env, cwd=workdir)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert name in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def server_without_database(workdir: Path) -> Iterator[str]:
+    """A real uvicorn process whose database is a closed port."""
+    port = free_port()
+    env = _cli_env(
+        DATABASE_URL=f"postgresql://nobody@127.0.0.1:{free_port()}/none",
+        PYTHONPATH=str(BACKEND),
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", "--port", str(port)],
+        env=env,
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(base, process)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        stderr = process.stderr.read().decode() if process.stderr else ""
+        if process.stderr:
+            process.stderr.close()
+    # uvicorn shuts down gracefully, then re-raises SIGTERM so supervisors see why it exited.
+    assert process.returncode in (0, -signal.SIGTERM)
+    assert "Traceback" not in stderr
+
+
+def _wait_until_up(base: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "server exited during start-up"
+        try:
+            httpx.get(f"{base}/health", timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("server did not start within 30 s")
+
+
+def test_server_starts_and_reports_an_unreachable_database(server_without_database: str) -> None:
+    assert httpx.get(f"{server_without_database}/health", timeout=5).status_code == 200
+    response = httpx.get(f"{server_without_database}/health/db", timeout=10)
+    assert response.status_code == 503
+    assert response.json()["status"] == "unhealthy"
+    assert httpx.get(f"{server_without_database}/docs", timeout=5).status_code == 200
+    assert httpx.get(f"{server_without_database}/openapi.json", timeout=5).status_code == 200

@@ -1,0 +1,109 @@
+"""The Alembic history builds exactly the models' schema, and unwinds cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection, make_url
+
+from alembic import command
+from app.cli import upgrade_database
+from app.config import BACKEND_DIR
+from app.database import create_engine, is_sqlite
+from app.models import Base
+
+SPEC_INDEXES = {
+    "cryptocurrencies": {"idx_crypto_symbol_active"},
+    "market_data": {
+        "idx_market_data_crypto_timestamp",
+        "idx_market_data_timestamp",
+        "idx_market_data_crypto_created",
+    },
+    "predictions": {
+        "idx_prediction_crypto_target",
+        "idx_prediction_crypto_prediction_time",
+        "idx_prediction_model",
+    },
+}
+
+
+async def _admin_execute(url: str, statement: str) -> None:
+    admin_url = make_url(url).set(database="postgres")
+    engine = create_engine(admin_url.render_as_string(hide_password=False), pool_size=1)
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.execute(text(statement))
+    await engine.dispose()
+
+
+@pytest.fixture
+async def scratch_url(database_url: str, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database of the same kind as the suite's, dropped afterwards."""
+    if is_sqlite(database_url):
+        yield f"sqlite:///{tmp_path / 'scratch.db'}"
+        return
+    name = f"migration_{uuid.uuid4().hex[:10]}"
+    await _admin_execute(database_url, f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        await _admin_execute(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _alembic(url: str, *args: Any) -> None:
+    config = Config(str(BACKEND_DIR / "alembic.ini"))
+    config.attributes["database_url"] = url
+    config.attributes["configure_logger"] = False
+    command_name, *rest = args
+    getattr(command, command_name)(config, *rest)
+
+
+def _schema_facts(connection: Connection) -> dict[str, Any]:
+    inspector = inspect(connection)
+    return {
+        "tables": set(inspector.get_table_names()) - {"alembic_version"},
+        "indexes": {
+            table: {ix["name"] for ix in inspector.get_indexes(table)} for table in SPEC_INDEXES
+        }
+        if "market_data" in inspector.get_table_names()
+        else {},
+        "diff": compare_metadata(MigrationContext.configure(connection), Base.metadata),
+    }
+
+
+async def _facts(url: str) -> dict[str, Any]:
+    engine = create_engine(url, pool_size=1)
+    async with engine.connect() as connection:
+        facts = await connection.run_sync(_schema_facts)
+    await engine.dispose()
+    return facts
+
+
+async def test_upgrade_downgrade_upgrade(scratch_url: str) -> None:
+    await asyncio.to_thread(upgrade_database, scratch_url)
+    facts = await _facts(scratch_url)
+    assert facts["tables"] == {"cryptocurrencies", "market_data", "predictions"}
+    assert facts["diff"] == [], "migrations and models disagree"
+    for table, names in SPEC_INDEXES.items():
+        assert names <= facts["indexes"][table]
+
+    await asyncio.to_thread(_alembic, scratch_url, "downgrade", "base")
+    assert (await _facts(scratch_url))["tables"] == set()
+
+    await asyncio.to_thread(_alembic, scratch_url, "upgrade", "head")
+    again = await _facts(scratch_url)
+    assert again["tables"] == facts["tables"]
+    assert again["diff"] == []
+
+
+async def test_suite_schema_has_no_autogenerate_diff(migrated_url: str) -> None:
+    assert (await _facts(migrated_url))["diff"] == []
