@@ -7,7 +7,8 @@ driver is chosen here so nobody has to know SQLAlchemy's ``+asyncpg`` spelling.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,8 +104,13 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
-        """One session per request: commit once at the end, roll back on any error."""
+        """One session per request: commit once at the end, roll back on any error.
+
+        A context manager, not a bare generator: an error raised in the body must reach the
+        rollback below, which iterating a generator with ``async for`` would not do.
+        """
         async with self.sessions() as session:
             try:
                 yield session
@@ -112,6 +118,7 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+            await run_after_commit(session)
 
     async def ping(self) -> DatabasePing:
         started = time.perf_counter()
@@ -126,3 +133,21 @@ class Database:
 @dataclass(frozen=True, slots=True)
 class DatabasePing:
     latency_ms: float
+
+
+AfterCommit = Callable[[], Awaitable[None]]
+_AFTER_COMMIT = "after_commit"
+
+
+def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
+    """Run ``callback`` once the unit of work has committed (cache writes go here).
+
+    Writing a cache before the commit could publish data that is then rolled back.
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+async def run_after_commit(session: AsyncSession) -> None:
+    callbacks: list[AfterCommit] = session.info.pop(_AFTER_COMMIT, [])
+    for callback in callbacks:
+        await callback()

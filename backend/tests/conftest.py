@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from app.cache import CacheManager
 from app.cli import upgrade_database
 from app.config import Settings
-from app.database import Database, create_engine, is_sqlite
+from app.database import Database, create_engine, is_sqlite, run_after_commit
 from app.main import create_app
 
 DB_FIXTURES = {"database_url", "migrated_url", "engine", "db_connection", "db_session", "client"}
@@ -141,9 +142,18 @@ class TransactionalDatabase(Database):
         super().__init__(engine)
         self._session = session
 
+    @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
-        async with self._session.begin_nested():
+        savepoint = await self._session.begin_nested()
+        try:
             yield self._session
+        except BaseException:
+            if savepoint.is_active:
+                await savepoint.rollback()
+            raise
+        if savepoint.is_active:
+            await savepoint.commit()
+        await run_after_commit(self._session)
 
     async def dispose(self) -> None:
         """The engine belongs to the test session, not to the app."""

@@ -31,11 +31,12 @@ def get_app_settings(request: Request) -> Settings:
 async def get_session(
     database: Annotated[Database, Depends(get_database)],
 ) -> AsyncIterator[AsyncSession]:
-    async for session in database.unit_of_work():
+    async with database.unit_of_work() as session:
         yield session
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": commit before the response is sent, so a read after a write sees it.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 CacheDep = Annotated[CacheManager, Depends(get_cache)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
