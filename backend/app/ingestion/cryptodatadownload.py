@@ -34,6 +34,8 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Literal
 
+from app.market import Candle
+
 Layout = Literal["cryptodatadownload", "tensortrade_wide"]
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
@@ -51,18 +53,6 @@ _MILLISECONDS_FROM = 10**11
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 NumberedRow = tuple[int, list[str]]
-
-
-@dataclass(frozen=True, slots=True)
-class Candle:
-    """One OHLCV bar."""
-
-    timestamp: datetime  # tz-aware UTC, candle OPEN time
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float  # base-currency volume (e.g. BTC for BTC/USD)
 
 
 @dataclass(frozen=True, slots=True)

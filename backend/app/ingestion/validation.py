@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from app.ingestion.cryptodatadownload import Candle
+from app.market import Candle
 
 
 def candle_problem(candle: Candle) -> str | None:
