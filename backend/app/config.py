@@ -41,6 +41,10 @@ class Settings(BaseSettings):
 
     ENVIRONMENT: str = "production"
 
+    # CoinGecko, for `cryptopredict backfill`: "public" needs no key; "demo" and "pro" do.
+    COINGECKO_PLAN: Literal["public", "demo", "pro"] = "public"
+    COINGECKO_API_KEY: str = ""
+
     @field_validator("LOG_LEVEL", mode="before")
     @classmethod
     def _upper_log_level(cls, value: object) -> object:

@@ -4,6 +4,8 @@
     ├── NotFoundError         404: a named resource does not exist
     ├── ConflictError         409: the request contradicts stored state
     ├── InvalidInputError     422: the body or query is wrong; ``errors`` point at fields
+    ├── PayloadTooLarge       413: the body, or its row count, is over the limit
+    ├── UnsupportedMediaType  415: the body is in a format the endpoint does not read
     └── ServiceUnavailable    503: a dependency (database) cannot be reached
 
 Problem documents never contain the client's input or a stack trace: a validation error
@@ -56,6 +58,18 @@ class InvalidInputError(AppError):
     status_code = 422
     slug = "invalid-input"
     title = "Invalid input"
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    slug = "payload-too-large"
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(AppError):
+    status_code = 415
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"
 
 
 class ServiceUnavailable(AppError):

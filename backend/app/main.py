@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__
-from app.api import health
+from app.api import cryptocurrencies, health, market_data
 from app.cache import CacheManager, cache_manager
 from app.config import SERVICE_NAME, Settings, get_settings
 from app.database import Database
@@ -66,6 +66,8 @@ def create_app(
         )
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(cryptocurrencies.router)
+    app.include_router(market_data.router)
     return app
 
 

@@ -2,15 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Cryptocurrency
 
 
+class DuplicateSymbol(Exception):
+    """A coin with this symbol is already stored."""
+
+
 async def get_by_symbol(session: AsyncSession, symbol: str) -> Cryptocurrency | None:
     statement = select(Cryptocurrency).where(Cryptocurrency.symbol == symbol.upper())
     return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def list_all(session: AsyncSession) -> Sequence[Cryptocurrency]:
+    statement = select(Cryptocurrency).order_by(Cryptocurrency.symbol)
+    return (await session.execute(statement)).scalars().all()
+
+
+async def create(session: AsyncSession, **fields: Any) -> Cryptocurrency:
+    coin = Cryptocurrency(**fields)
+    try:
+        async with session.begin_nested():
+            session.add(coin)
+            await session.flush()
+    except IntegrityError:
+        raise DuplicateSymbol(fields.get("symbol")) from None
+    return coin
+
+
+async def update(session: AsyncSession, coin: Cryptocurrency, **fields: Any) -> Cryptocurrency:
+    for name, value in fields.items():
+        setattr(coin, name, value)
+    await session.flush()
+    await session.refresh(coin)
+    return coin
 
 
 async def get_or_create(

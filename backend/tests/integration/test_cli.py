@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -118,3 +119,60 @@ def test_server_starts_and_reports_an_unreachable_database(server_without_databa
     assert response.json()["status"] == "unhealthy"
     assert httpx.get(f"{server_without_database}/docs", timeout=5).status_code == 200
     assert httpx.get(f"{server_without_database}/openapi.json", timeout=5).status_code == 200
+
+
+@pytest.fixture
+def seeded(workdir: Path) -> dict[str, str]:
+    env = _cli_env(DATABASE_URL=f"sqlite:///{workdir / 'ingest.db'}", PYTHONPATH=str(BACKEND))
+    for command in (("db", "upgrade"), ("seed",)):
+        done = _cryptopredict(*command, env=env, cwd=workdir)
+        assert done.returncode == 0, done.stderr
+    return env
+
+
+LTC_CSV = """timestamp,open,high,low,close,volume
+2021-01-01,126.0,131.0,121.0,129.5,1000
+2021-01-02,129.5,150.0,127.0,148.0,1200
+2021-01-03,148.0,160.0,150.0,140.0,1100
+"""  # the third row's low is above its close
+
+
+def test_ingest_csv_refuses_bad_rows_then_skips_them(seeded: dict[str, str], workdir: Path) -> None:
+    path = workdir / "ltc.csv"
+    path.write_text(LTC_CSV)
+    refused = _cryptopredict("ingest", "csv", str(path), "--symbol", "ltc", env=seeded, cwd=workdir)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("error: ltc.csv: line 4: low:")
+    assert len(refused.stderr.strip().splitlines()) == 1
+
+    args = ("ingest", "csv", str(path), "--symbol", "LTC", "--skip-invalid", "--json")
+    imported = _cryptopredict(*args, env=seeded, cwd=workdir)
+    assert imported.returncode == 0, imported.stderr
+    result = json.loads(imported.stdout)
+    assert (result["inserted"], result["timeframe"]) == (2, "1d")
+    assert result["skipped"] == [
+        {"row": 4, "field": "low", "message": "low is above min(open, close)"}
+    ]
+    again = _cryptopredict(*args, env=seeded, cwd=workdir)
+    assert json.loads(again.stdout)["unchanged"] == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("ingest", "csv", "missing.csv", "--symbol", "BTC"), 2, "no such file"),
+        (("ingest", "csv", "{file}", "--symbol", "NOPE"), 1, "NOPE"),
+        (("ingest", "csv", "{file}", "--symbol", "LTC", "--timeframe", "2h"), 2, "--timeframe"),
+    ],
+)
+def test_ingest_csv_exits_with_one_line(
+    seeded: dict[str, str], workdir: Path, args: tuple[str, ...], code: int, message: str
+) -> None:
+    path = workdir / "ok.csv"
+    path.write_text(LTC_CSV.replace("150.0,140.0,1100", "130.0,140.0,1100"))
+    argv = [arg.replace("{file}", str(path)) for arg in args]
+    result = _cryptopredict(*argv, env=seeded, cwd=workdir)
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+    assert "Traceback" not in result.stderr

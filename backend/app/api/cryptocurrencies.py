@@ -1,0 +1,58 @@
+"""Coins: list, create, read and update tracked cryptocurrencies."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, status
+
+from app.api.deps import CacheDep, SessionDep
+from app.schemas.coins import CoinCreate, CoinOut, CoinPage, CoinUpdate
+from app.services import coins
+
+router = APIRouter(prefix="/api/v1/cryptocurrencies", tags=["cryptocurrencies"])
+
+SymbolPath = Annotated[
+    str,
+    Path(
+        pattern=r"^[A-Za-z0-9]{1,10}$",
+        description="Trading symbol, any case (`btc` and `BTC` are the same coin).",
+    ),
+]
+PROBLEM: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No coin with this symbol."},
+    422: {"description": "A parameter or field is invalid; `errors` names it."},
+}
+
+
+@router.get("", response_model=CoinPage)
+async def list_cryptocurrencies(
+    session: SessionDep,
+    cache: CacheDep,
+    is_active: Annotated[bool | None, Query(description="Only active or inactive coins.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> CoinPage:
+    return await coins.list_coins(session, cache, is_active=is_active, limit=limit, offset=offset)
+
+
+@router.post(
+    "",
+    response_model=CoinOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={409: {"description": "The symbol is taken."}, **PROBLEM},
+)
+async def create_cryptocurrency(body: CoinCreate, session: SessionDep, cache: CacheDep) -> CoinOut:
+    return await coins.create_coin(session, cache, body)
+
+
+@router.get("/{symbol}", response_model=CoinOut, responses=PROBLEM)
+async def get_cryptocurrency(symbol: SymbolPath, session: SessionDep, cache: CacheDep) -> CoinOut:
+    return await coins.get_coin(session, cache, symbol)
+
+
+@router.patch("/{symbol}", response_model=CoinOut, responses=PROBLEM)
+async def update_cryptocurrency(
+    symbol: SymbolPath, body: CoinUpdate, session: SessionDep, cache: CacheDep
+) -> CoinOut:
+    return await coins.update_coin(session, cache, symbol, body)

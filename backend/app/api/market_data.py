@@ -1,0 +1,238 @@
+"""Candles: ingest batches, query ranges (resampled), latest price, coverage and gaps."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Request, Response
+
+from app.api.cryptocurrencies import PROBLEM, SymbolPath
+from app.api.deps import CacheDep, SessionDep
+from app.errors import AppError, InvalidInputError, PayloadTooLarge, UnsupportedMediaType
+from app.ingestion.batch import (
+    BatchRejected,
+    BatchTooLarge,
+    CandleBatch,
+    RawRow,
+    rows_from_json,
+    validate_batch,
+)
+from app.ingestion.csv_formats import rows_from_csv
+from app.market import BASE_TIMEFRAMES, QUERY_INTERVALS, Timeframe
+from app.schemas.market_data import CandlePage, Coverage, IngestResult, PriceOut
+from app.services import coins
+from app.services import market_data as service
+
+router = APIRouter(prefix="/api/v1/cryptocurrencies", tags=["market data"])
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_ROWS = 100_000
+JSON_TYPES = ("application/json",)
+CSV_TYPES = ("text/csv", "application/csv")
+
+
+def _json_response(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
+
+
+INGEST_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["candles"],
+                "properties": {
+                    "candles": {
+                        "type": "array",
+                        "maxItems": MAX_ROWS,
+                        "items": {
+                            "oneOf": [
+                                {
+                                    "type": "object",
+                                    "required": ["timestamp", "open", "high", "low", "close"],
+                                    "properties": {
+                                        "timestamp": {
+                                            "oneOf": [
+                                                {"type": "string", "format": "date-time"},
+                                                {"type": "integer", "minimum": 0},
+                                            ],
+                                            "description": "ISO 8601 or epoch milliseconds",
+                                        },
+                                        "open": {"type": "number", "minimum": 0},
+                                        "high": {"type": "number", "minimum": 0},
+                                        "low": {"type": "number", "minimum": 0},
+                                        "close": {"type": "number", "minimum": 0},
+                                        "volume": {"type": "number", "minimum": 0},
+                                    },
+                                },
+                                {
+                                    "type": "array",
+                                    "description": "ccxt: [ms, open, high, low, close, volume]",
+                                    "minItems": 6,
+                                    "maxItems": 6,
+                                    "items": {"type": "number"},
+                                },
+                            ]
+                        },
+                    }
+                },
+            }
+        },
+        "text/csv": {
+            "schema": {"type": "string"},
+            "example": "timestamp,open,high,low,close,volume\n"
+            "2024-01-01T00:00:00Z,42283.58,42554.57,42261.02,42475.23,1271.68\n",
+        },
+    },
+}
+
+INGEST_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **PROBLEM,
+    409: {"description": "The batch's timeframe differs from the coin's stored candles."},
+    413: {"description": "The body is larger than 16 MiB or has over 100,000 rows."},
+    415: {"description": "Content-Type is neither application/json nor text/csv."},
+    422: {"description": "A row breaks a rule; `errors` lists row, field and reason."},
+}
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"the body may be at most {MAX_BODY_BYTES} bytes")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"the body may be at most {MAX_BODY_BYTES} bytes")
+    return body
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _parse(media_type: str, body: bytes, max_rows: int) -> list[RawRow]:
+    if not body.strip():
+        raise _body_error("is empty")
+    if media_type in CSV_TYPES:
+        try:
+            return rows_from_csv(body.decode("utf-8-sig"), max_rows=max_rows)
+        except UnicodeDecodeError:
+            raise _body_error("is not UTF-8 text") from None
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise _body_error("is not valid JSON (NaN and Infinity are not JSON numbers)") from None
+    return rows_from_json(payload, max_rows=max_rows)
+
+
+def _body_error(message: str) -> InvalidInputError:
+    error = {"row": None, "field": "body", "message": message}
+    return InvalidInputError(f"body {message}", errors=[error])
+
+
+def rejected(error: BatchRejected) -> AppError:
+    kind = PayloadTooLarge if isinstance(error, BatchTooLarge) else InvalidInputError
+    return kind(str(error), errors=error.as_dicts())
+
+
+def validated_batch(
+    media_type: str,
+    body: bytes,
+    timeframe: Timeframe | None,
+    *,
+    stored: Timeframe | None,
+    max_rows: int,
+) -> CandleBatch:
+    """The body's candles, validated all or nothing; errors name the row and field.
+
+    Without an explicit timeframe it is inferred from the spacing; a lone candle takes the
+    coin's stored timeframe, since one row has no spacing.
+    """
+    try:
+        rows = _parse(media_type, body, max_rows)
+        if timeframe is None and len(rows) == 1:
+            timeframe = stored
+        return validate_batch(rows, timeframe=timeframe, now=datetime.now(UTC), max_rows=max_rows)
+    except BatchRejected as error:
+        raise rejected(error) from None
+
+
+@router.post(
+    "/{symbol}/ohlcv",
+    response_model=IngestResult,
+    responses=INGEST_RESPONSES,
+    openapi_extra={"requestBody": INGEST_BODY},
+)
+async def ingest_candles(
+    symbol: SymbolPath,
+    request: Request,
+    session: SessionDep,
+    cache: CacheDep,
+    timeframe: Annotated[
+        Timeframe | None,
+        Query(description="Candle length of the batch; inferred from the spacing if omitted."),
+    ] = None,
+    source: Annotated[
+        str, Query(pattern=r"^[A-Za-z0-9_.:-]{1,50}$", description="Stored as data_source.")
+    ] = "api",
+) -> IngestResult:
+    """Insert or update candles, all or nothing. Re-sending the same rows changes nothing."""
+    media_type = _media_type(request)
+    if media_type not in JSON_TYPES + CSV_TYPES:
+        raise UnsupportedMediaType("send application/json or text/csv")
+    if timeframe is not None and timeframe not in BASE_TIMEFRAMES:
+        raise service.invalid("query.timeframe", "must be a stored candle length, 1m to 1d")
+    coin = await coins.get_coin(session, cache, symbol)
+    stored = await service.stored_timeframe(session, cache, coin)
+    body = await _read_body(request)
+    batch = validated_batch(media_type, body, timeframe, stored=stored, max_rows=MAX_ROWS)
+    return await service.ingest(session, cache, coin, batch, source)
+
+
+@router.get("/{symbol}/ohlcv", response_model=CandlePage, responses=PROBLEM)
+async def get_candles(
+    symbol: SymbolPath,
+    session: SessionDep,
+    cache: CacheDep,
+    start: Annotated[
+        datetime | None, Query(description="Inclusive; rounded down to the interval.")
+    ] = None,
+    end: Annotated[datetime | None, Query(description="Exclusive; rounded up.")] = None,
+    interval: Annotated[
+        Timeframe | None,
+        Query(description="1h, 4h, 1d or 1w; default: the stored candle length."),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=service.MAX_LIMIT)] = 500,
+    cursor: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] = None,
+) -> Response:
+    """Ascending candles. Without `start`, the newest `limit` ones; with it, pages forward
+    from `start` (follow `next_cursor`)."""
+    if interval is not None and interval not in QUERY_INTERVALS:
+        raise service.invalid("query.interval", "must be one of 1h, 4h, 1d, 1w")
+    coin = await coins.get_coin(session, cache, symbol)
+    query = service.CandleQuery(interval, _utc(start), _utc(end), limit, cursor)
+    return _json_response(await service.candle_page(session, cache, coin, query))
+
+
+@router.get("/{symbol}/price", response_model=PriceOut, responses=PROBLEM)
+async def get_price(symbol: SymbolPath, session: SessionDep, cache: CacheDep) -> Response:
+    """Close of the newest stored candle (cached 5 minutes, refreshed on every ingest)."""
+    coin = await coins.get_coin(session, cache, symbol)
+    return _json_response(await service.price(session, cache, coin))
+
+
+@router.get("/{symbol}/coverage", response_model=Coverage, responses=PROBLEM)
+async def get_coverage(symbol: SymbolPath, session: SessionDep, cache: CacheDep) -> Coverage:
+    """First and last candle, count, and every gap of missing candles."""
+    coin = await coins.get_coin(session, cache, symbol)
+    return await service.coverage(session, cache, coin)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
