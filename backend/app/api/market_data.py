@@ -52,7 +52,14 @@ INGEST_BODY: dict[str, Any] = {
                             "oneOf": [
                                 {
                                     "type": "object",
-                                    "required": ["timestamp", "open", "high", "low", "close"],
+                                    "required": [
+                                        "timestamp",
+                                        "open",
+                                        "high",
+                                        "low",
+                                        "close",
+                                        "volume",
+                                    ],
                                     "properties": {
                                         "timestamp": {
                                             "oneOf": [
