@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
@@ -32,6 +33,9 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+
+from app import near_cache
+from app.near_cache import INVALIDATION_CHANNEL, NearCache, invalidation_message
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +123,7 @@ class CacheStats:
     errors: int = 0
     sets: int = 0
     short_circuits: int = 0
+    near_hits: int = 0  # hits answered by this process's near copy (also counted in hits)
 
     @property
     def hit_ratio(self) -> float:
@@ -132,11 +137,13 @@ class CacheStats:
             "errors": self.errors,
             "sets": self.sets,
             "short_circuits": self.short_circuits,
+            "near_hits": self.near_hits,
             "hit_ratio": round(self.hit_ratio, 4),
         }
 
     def reset(self) -> None:
         self.hits = self.misses = self.errors = self.sets = self.short_circuits = 0
+        self.near_hits = 0
 
 
 class CacheError(RuntimeError):
@@ -317,6 +324,13 @@ class RedisBackend:
     async def close(self) -> None:
         await self._client.aclose()
 
+    async def publish(self, channel: str, message: bytes) -> None:
+        await self._client.publish(channel, message)
+
+    def pubsub(self) -> Any:
+        """A PubSub on its own connection; its reads block, so no socket timeout applies."""
+        return self._client.pubsub(ignore_subscribe_messages=True)
+
 
 # --------------------------------------------------------------------------- circuit breaker
 
@@ -441,8 +455,13 @@ class CacheManager:
         breaker: CircuitBreaker | None = None,
         *,
         operation_timeout: float = 1.0,
+        near_ttl: float = 1.0,
     ) -> None:
         self._backend: CacheBackend = backend if backend is not None else MemoryBackend()
+        # In front of Redis only: the memory backend is already in-process.
+        self.near_ttl = near_ttl
+        self.near: NearCache | None = None
+        self.origin = uuid.uuid4().hex
         self.breaker = breaker if breaker is not None else CircuitBreaker()
         # A ceiling over the socket timeouts, for any path in the client that ignores them.
         self.operation_timeout = operation_timeout
@@ -466,6 +485,7 @@ class CacheManager:
         )
         self._retired.append(self._backend)
         self._backend = new_backend
+        self.near = NearCache(self.near_ttl) if url and self.near_ttl > 0 else None
         self._redis_url = url or None
         self._configured = True
         self.breaker.reset()
@@ -482,6 +502,7 @@ class CacheManager:
         """Close every backend this manager opened; it then falls back to memory."""
         backends, self._retired = [*self._retired, self._backend], []
         self._backend = MemoryBackend()
+        self.near = None
         self._redis_url = None
         self.breaker.reset()
         for backend in backends:
@@ -494,6 +515,13 @@ class CacheManager:
 
     async def get_bytes(self, key: str) -> bytes | None:
         _require_namespaced((key,))
+        near = self.near
+        if near is not None:
+            copy = near.get(key)
+            if copy is not None:
+                self.stats.hits += 1
+                self.stats.near_hits += 1
+                return copy
         found, value = await self._guarded(lambda backend: backend.get(key))
         if not found:
             return None
@@ -501,6 +529,8 @@ class CacheManager:
             self.stats.misses += 1
         else:
             self.stats.hits += 1
+            if near is not None:
+                near.put(key, value, self.near_ttl)
         return value
 
     async def get(self, key: str) -> Any:
@@ -516,12 +546,20 @@ class CacheManager:
             logger.debug("cache entry %s is not valid JSON; treated as a miss", key)
             return None
 
-    async def set_bytes(self, key: str, value: bytes, ttl: int | CacheTTL) -> None:
+    async def set_bytes(
+        self, key: str, value: bytes, ttl: int | CacheTTL, *, broadcast: bool = False
+    ) -> None:
+        """Store ``value``; ``broadcast`` tells other processes to drop their near copy
+        (for writes that change data, not for filling the cache after a miss)."""
         _require_namespaced((key,))
         seconds = _require_positive_ttl(ttl)
+        if self.near is not None:
+            self.near.put(key, value, seconds)
         stored, _ = await self._guarded(lambda backend: backend.set(key, value, seconds))
         if stored:
             self.stats.sets += 1
+            if broadcast:
+                await self._broadcast((key,))
 
     async def set(self, key: str, value: Any, ttl: int | CacheTTL) -> None:
         await self.set_bytes(key, encode_value(value), ttl)
@@ -534,14 +572,35 @@ class CacheManager:
         if not keys:
             return 0
         _require_namespaced(keys)
-        _, removed = await self._guarded(lambda backend: backend.delete(*keys))
+        if self.near is not None:
+            self.near.drop(keys)
+        deleted, removed = await self._guarded(lambda backend: backend.delete(*keys))
+        if deleted:
+            await self._broadcast(keys)
         return removed or 0
+
+    async def _broadcast(self, keys: tuple[str, ...]) -> None:
+        backend = self._backend
+        if isinstance(backend, RedisBackend):
+            message = invalidation_message(self.origin, keys)
+            await self._guarded(lambda _: backend.publish(INVALIDATION_CHANNEL, message))
+
+    async def listen_for_invalidations(self) -> None:
+        """Keep this process's near copies in step with writes made by other processes.
+
+        Runs until cancelled (the app's lifespan owns the task); a no-op without Redis.
+        """
+        backend, near = self._backend, self.near
+        if isinstance(backend, RedisBackend) and near is not None:
+            await near_cache.listen(backend.pubsub, near, self.origin)
 
     async def flush_all(self) -> int:
         """Delete every `crypto:*` key; return the count. Raises CacheError on failure.
 
         It bypasses the breaker: an operator asking for a flush should learn the truth.
         """
+        if self.near is not None:
+            self.near.clear()
         try:
             async with asyncio.timeout(FLUSH_TIMEOUT_SECONDS):
                 return await self._backend.flush_all()
@@ -557,6 +616,8 @@ class CacheManager:
         loop that opened them.
         """
         url = self._redis_url if self._configured else self._settings_redis_url()
+        if self.near is not None:
+            self.near.clear()
         if url:
             return asyncio.run(self._flush_redis_once(url))
         if isinstance(self._backend, MemoryBackend):

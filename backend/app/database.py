@@ -111,14 +111,21 @@ class Database:
         A context manager, not a bare generator: an error raised in the body must reach the
         rollback below, which iterating a generator with ``async for`` would not do.
         """
-        async with self.sessions() as session:
-            try:
-                yield session
+        session = self.sessions()
+        try:
+            yield session
+            # A request answered from the cache never touched the database: skipping the
+            # commit and close then saves two greenlet switches.
+            if session.in_transaction():
                 await session.commit()
-            except BaseException:
+        except BaseException:
+            if session.in_transaction():
                 await session.rollback()
-                raise
-            await run_after_commit(session)
+            raise
+        finally:
+            if session.in_transaction() or session.identity_map:
+                await session.close()
+        await run_after_commit(session)
 
     async def ping(self) -> DatabasePing:
         started = time.perf_counter()

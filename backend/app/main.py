@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -27,8 +29,13 @@ DESCRIPTION = (
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Nothing connects here: the engine and the Redis pool connect on first use, so the
     # process starts (and /health answers) even when a dependency is down.
+    cache: CacheManager = app.state.cache
+    listener = asyncio.create_task(cache.listen_for_invalidations())
     yield
-    await app.state.cache.close()
+    listener.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await listener
+    await cache.close()
     await app.state.database.dispose()
 
 

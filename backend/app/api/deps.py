@@ -1,4 +1,8 @@
-"""Request-scoped dependencies: the unit-of-work session, the cache, the settings."""
+"""Request-scoped dependencies: the unit-of-work session, the cache, the settings.
+
+All are ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread, which
+cost more than the whole cached request.
+"""
 
 from __future__ import annotations
 
@@ -13,17 +17,17 @@ from app.config import Settings
 from app.database import Database
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
 
-def get_cache(request: Request) -> CacheManager:
+async def get_cache(request: Request) -> CacheManager:
     cache: CacheManager = request.app.state.cache
     return cache
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

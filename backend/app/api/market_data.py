@@ -220,14 +220,20 @@ async def get_candles(
     from `start` (follow `next_cursor`)."""
     if interval is not None and interval not in QUERY_INTERVALS:
         raise service.invalid("query.interval", "must be one of 1h, 4h, 1d, 1w")
-    coin = await coins.get_coin(session, cache, symbol)
     query = service.CandleQuery(interval, _utc(start), _utc(end), limit, cursor)
+    cached = await service.cached_page(cache, symbol, query)
+    if cached is not None:
+        return _json_response(cached)
+    coin = await coins.get_coin(session, cache, symbol)
     return _json_response(await service.candle_page(session, cache, coin, query))
 
 
 @router.get("/{symbol}/price", response_model=PriceOut, responses=PROBLEM)
 async def get_price(symbol: SymbolPath, session: SessionDep, cache: CacheDep) -> Response:
     """Close of the newest stored candle (cached 5 minutes, refreshed on every ingest)."""
+    cached = await service.cached_price(cache, symbol)
+    if cached is not None:
+        return _json_response(cached)
     coin = await coins.get_coin(session, cache, symbol)
     return _json_response(await service.price(session, cache, coin))
 

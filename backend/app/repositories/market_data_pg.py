@@ -9,6 +9,7 @@ racing between reading the range and copying.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -64,6 +65,29 @@ async def driver_connection(session: AsyncSession) -> Any:
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     return raw.driver_connection
+
+
+_NAMED = re.compile(r"(?<!:):([a-z_]+)")
+
+
+def positional(sql: str, params: dict[str, Any]) -> tuple[str, list[Any]]:
+    """``:name`` placeholders rewritten as asyncpg's ``$n``, with the argument list."""
+    order: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in order:
+            order.append(name)
+        return f"${order.index(name) + 1}"
+
+    return _NAMED.sub(number, sql), [params[name] for name in order]
+
+
+async def fetch(session: AsyncSession, sql: str, params: dict[str, Any]) -> list[Any]:
+    """Rows straight from asyncpg: range reads skip SQLAlchemy's per-row processing."""
+    pg = await driver_connection(session)
+    statement, args = positional(sql, params)
+    return list(await pg.fetch(statement, *args))
 
 
 async def lock_coin(pg: Any, coin_id: int) -> None:

@@ -27,15 +27,19 @@ MAX_LIMIT = 5000
 
 
 def price_key(symbol: str) -> str:
-    return cache_key(symbol, "price")
+    return cache_key(symbol.upper(), "price")
 
 
 def base_key(symbol: str) -> str:
     return cache_key(symbol, "base_timeframe")
 
 
-def latest_page_key(symbol: str, interval: Timeframe, limit: int) -> str:
-    return cache_key(symbol, "ohlcv", interval.value, f"latest{limit}")
+def latest_page_key(symbol: str, interval: Timeframe | None, limit: int) -> str:
+    label = interval.value if interval is not None else "stored"
+    return cache_key(symbol.upper(), "ohlcv", label, f"latest{limit}")
+
+
+PAGE_LABELS: tuple[Timeframe | None, ...] = (None, *QUERY_INTERVALS)
 
 
 def invalid(field: str, message: str) -> InvalidInputError:
@@ -43,7 +47,8 @@ def invalid(field: str, message: str) -> InvalidInputError:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """ISO 8601 with a Z; every stored timestamp is already UTC."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # ---------------------------------------------------------------- base timeframe
@@ -141,6 +146,23 @@ def _encode_page(
     return orjson.dumps(page)
 
 
+def _cacheable(query: CandleQuery) -> bool:
+    """Only the newest page of common sizes is cached; ingestion knows these keys."""
+    return (
+        query.start is None
+        and query.end is None
+        and query.cursor is None
+        and query.limit in CACHED_LIMITS
+    )
+
+
+async def cached_page(cache: CacheManager, symbol: str, query: CandleQuery) -> bytes | None:
+    """The cached newest page, looked up before anything else so a hit costs one read."""
+    if not _cacheable(query):
+        return None
+    return await cache.get_bytes(latest_page_key(symbol, query.interval, query.limit))
+
+
 async def candle_page(
     session: AsyncSession, cache: CacheManager, coin: CoinOut, query: CandleQuery
 ) -> bytes:
@@ -152,19 +174,9 @@ async def candle_page(
     # With fewer than two candles stored the base timeframe is unknown: read them as they are.
     base = base or interval
     _check_interval(interval, base)
-    cacheable = (
-        query.start is None
-        and query.end is None
-        and query.cursor is None
-        and query.limit in CACHED_LIMITS
-    )
-    if cacheable:
-        cached = await cache.get_bytes(latest_page_key(coin.symbol, interval, query.limit))
-        if cached is not None:
-            return cached
     body = await _query_page(session, coin, interval, base, query)
-    if cacheable:
-        key = latest_page_key(coin.symbol, interval, query.limit)
+    if _cacheable(query):
+        key = latest_page_key(coin.symbol, query.interval, query.limit)
         await cache.set_bytes(key, body, CacheTTL.PRICE)
     return body
 
@@ -201,10 +213,12 @@ async def _query_page(
 # ---------------------------------------------------------------- latest price
 
 
+async def cached_price(cache: CacheManager, symbol: str) -> bytes | None:
+    return await cache.get_bytes(price_key(symbol.upper()))
+
+
 async def price(session: AsyncSession, cache: CacheManager, coin: CoinOut) -> bytes:
-    cached = await cache.get_bytes(price_key(coin.symbol))
-    if cached is not None:
-        return cached
+    """The latest price read from the database, then cached (cache-aside)."""
     body = await _price_body(session, coin)
     await cache.set_bytes(price_key(coin.symbol), body, CacheTTL.PRICE)
     return body
@@ -279,10 +293,10 @@ def _refresh_cache_after_commit(
     async def refresh() -> None:
         # Write-through for the price, so a read after a write is never stale; pages and
         # the base timeframe are dropped and rebuilt by the next read.
-        await cache.set_bytes(price_key(symbol), price_body, CacheTTL.PRICE)
+        await cache.set_bytes(price_key(symbol), price_body, CacheTTL.PRICE, broadcast=True)
         pages = [
             latest_page_key(symbol, interval, limit)
-            for interval in QUERY_INTERVALS
+            for interval in PAGE_LABELS
             for limit in CACHED_LIMITS
         ]
         await cache.delete(base_key(symbol), *pages)

@@ -9,6 +9,7 @@ start their own throwaway `redis-server` so they can kill, freeze and restart it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -336,3 +337,50 @@ async def _wait_for(condition: Callable[[], bool]) -> None:
         if condition():
             return
         await asyncio.sleep(0.01)
+
+
+async def test_near_copies_follow_writes_from_another_process(redis_url: str, run_id: str) -> None:
+    """Two managers stand for two API processes sharing one Redis."""
+    reader, writer = CacheManager(near_ttl=30), CacheManager(near_ttl=30)
+    reader.configure(redis_url)
+    writer.configure(redis_url)
+    listener = asyncio.create_task(reader.listen_for_invalidations())
+    key = cache_key(run_id, "price")
+    try:
+        await writer.set_bytes(key, b"old", CacheTTL.PRICE)
+        assert await reader.get_bytes(key) == b"old"
+        assert await reader.get_bytes(key) == b"old"
+        assert reader.stats.near_hits == 1  # the second read never left the process
+
+        async def reader_sees(value: bytes) -> None:
+            for _ in range(10_000):
+                if await reader.get_bytes(key) == value:
+                    return
+                await asyncio.sleep(0.01)
+
+        # The listener subscribes asynchronously; repeat the write until it is heard.
+        async def write_until_seen() -> None:
+            while True:
+                await writer.set_bytes(key, b"new", CacheTTL.PRICE, broadcast=True)
+                try:
+                    await asyncio.wait_for(reader_sees(b"new"), 0.5)
+                    return
+                except TimeoutError:
+                    continue
+
+        await asyncio.wait_for(write_until_seen(), 10)
+        await writer.delete(key)
+
+        async def reader_misses() -> None:
+            for _ in range(10_000):
+                if await reader.get_bytes(key) is None:
+                    return
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(reader_misses(), 10)
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+        await reader.close()
+        await writer.close()

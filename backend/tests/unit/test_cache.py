@@ -380,6 +380,7 @@ async def test_manager_counts_hits_misses_and_sets() -> None:
         "errors": 0,
         "sets": 1,
         "short_circuits": 0,
+        "near_hits": 0,
         "hit_ratio": 0.75,
     }
     manager.stats.reset()
