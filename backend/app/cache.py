@@ -29,7 +29,7 @@ from enum import IntEnum, StrEnum
 from typing import Any, Protocol, TypeVar
 
 import orjson
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -263,9 +263,12 @@ class RedisBackend:
         connect_timeout: float = 0.25,
         socket_timeout: float = 0.5,
     ) -> None:
-        self._client: Redis = Redis.from_url(
+        # A blocking pool makes a burst wait briefly for a free connection; the default
+        # pool raises "Too many connections" instead, which the breaker took for an outage.
+        pool = BlockingConnectionPool.from_url(
             url,
             max_connections=max_connections,
+            timeout=socket_timeout,
             socket_connect_timeout=connect_timeout,
             socket_timeout=socket_timeout,
             # Zero retries: the one attempt fails within the timeout, then the breaker decides.
@@ -275,6 +278,8 @@ class RedisBackend:
             # on top would only add a round trip.
             health_check_interval=0,
         )
+        self._pool = pool
+        self._client: Redis = Redis(connection_pool=pool)
 
     async def get(self, key: str) -> bytes | None:
         value = await self._client.get(key)
@@ -323,6 +328,7 @@ class RedisBackend:
 
     async def close(self) -> None:
         await self._client.aclose()
+        await self._pool.aclose()
 
     async def publish(self, channel: str, message: bytes) -> None:
         await self._client.publish(channel, message)
@@ -462,6 +468,7 @@ class CacheManager:
         self.near_ttl = near_ttl
         self.near: NearCache | None = None
         self.origin = uuid.uuid4().hex
+        self._inflight: dict[str, asyncio.Future[bytes | None]] = {}
         self.breaker = breaker if breaker is not None else CircuitBreaker()
         # A ceiling over the socket timeouts, for any path in the client that ignores them.
         self.operation_timeout = operation_timeout
@@ -522,6 +529,26 @@ class CacheManager:
                 self.stats.hits += 1
                 self.stats.near_hits += 1
                 return copy
+            # Single flight: concurrent misses of one key share one backend read, so a
+            # near copy expiring under load does not send every waiting request to Redis.
+            pending = self._inflight.get(key)
+            if pending is not None:
+                return await asyncio.shield(pending)
+            future: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+            self._inflight[key] = future
+            try:
+                value = await self._read_backend(key)
+                future.set_result(value)
+            except BaseException as error:
+                future.set_exception(error)
+                future.exception()  # retrieved here, so an unawaited future logs nothing
+                raise
+            finally:
+                del self._inflight[key]
+            return value
+        return await self._read_backend(key)
+
+    async def _read_backend(self, key: str) -> bytes | None:
         found, value = await self._guarded(lambda backend: backend.get(key))
         if not found:
             return None
@@ -529,8 +556,8 @@ class CacheManager:
             self.stats.misses += 1
         else:
             self.stats.hits += 1
-            if near is not None:
-                near.put(key, value, self.near_ttl)
+            if self.near is not None:
+                self.near.put(key, value, self.near_ttl)
         return value
 
     async def get(self, key: str) -> Any:

@@ -9,7 +9,7 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 
 from app.api.cryptocurrencies import PROBLEM, SymbolPath
-from app.api.deps import CacheDep, SessionDep
+from app.api.deps import CacheDep, DatabaseDep, SessionDep
 from app.errors import AppError, InvalidInputError, PayloadTooLarge, UnsupportedMediaType
 from app.ingestion.batch import (
     BatchRejected,
@@ -203,7 +203,7 @@ async def ingest_candles(
 @router.get("/{symbol}/ohlcv", response_model=CandlePage, responses=PROBLEM)
 async def get_candles(
     symbol: SymbolPath,
-    session: SessionDep,
+    database: DatabaseDep,
     cache: CacheDep,
     start: Annotated[
         datetime | None, Query(description="Inclusive; rounded down to the interval.")
@@ -221,21 +221,13 @@ async def get_candles(
     if interval is not None and interval not in QUERY_INTERVALS:
         raise service.invalid("query.interval", "must be one of 1h, 4h, 1d, 1w")
     query = service.CandleQuery(interval, _utc(start), _utc(end), limit, cursor)
-    cached = await service.cached_page(cache, symbol, query)
-    if cached is not None:
-        return _json_response(cached)
-    coin = await coins.get_coin(session, cache, symbol)
-    return _json_response(await service.candle_page(session, cache, coin, query))
+    return _json_response(await service.page_for_request(database, cache, symbol, query))
 
 
 @router.get("/{symbol}/price", response_model=PriceOut, responses=PROBLEM)
-async def get_price(symbol: SymbolPath, session: SessionDep, cache: CacheDep) -> Response:
+async def get_price(symbol: SymbolPath, database: DatabaseDep, cache: CacheDep) -> Response:
     """Close of the newest stored candle (cached 5 minutes, refreshed on every ingest)."""
-    cached = await service.cached_price(cache, symbol)
-    if cached is not None:
-        return _json_response(cached)
-    coin = await coins.get_coin(session, cache, symbol)
-    return _json_response(await service.price(session, cache, coin))
+    return _json_response(await service.price_for_request(database, cache, symbol))
 
 
 @router.get("/{symbol}/coverage", response_model=Coverage, responses=PROBLEM)

@@ -12,7 +12,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cache import CacheManager, CacheTTL, cache_key
-from app.database import after_commit
+from app.database import Database, after_commit
 from app.errors import ConflictError, InvalidInputError, NotFoundError
 from app.ingestion.batch import CandleBatch
 from app.market import QUERY_INTERVALS, Timeframe
@@ -20,6 +20,7 @@ from app.repositories import market_data
 from app.repositories.market_data import Bucket
 from app.schemas.coins import CoinOut
 from app.schemas.market_data import Coverage, Gap, IngestResult
+from app.services import coins
 
 # Latest-N candle pages that are cached; ingestion deletes exactly these keys.
 CACHED_LIMITS = (100, 500, 1000)
@@ -210,7 +211,29 @@ async def _query_page(
     return _encode_page(coin.symbol, interval, base, buckets, next_cursor, next_cursor is None)
 
 
+async def page_for_request(
+    database: Database, cache: CacheManager, symbol: str, query: CandleQuery
+) -> bytes:
+    """A page for one HTTP request: a cache hit opens no database session at all."""
+    cached = await cached_page(cache, symbol, query)
+    if cached is not None:
+        return cached
+    async with database.unit_of_work() as session:
+        coin = await coins.get_coin(session, cache, symbol)
+        return await candle_page(session, cache, coin, query)
+
+
 # ---------------------------------------------------------------- latest price
+
+
+async def price_for_request(database: Database, cache: CacheManager, symbol: str) -> bytes:
+    """The latest price for one HTTP request; a cache hit opens no database session."""
+    cached = await cached_price(cache, symbol)
+    if cached is not None:
+        return cached
+    async with database.unit_of_work() as session:
+        coin = await coins.get_coin(session, cache, symbol)
+        return await price(session, cache, coin)
 
 
 async def cached_price(cache: CacheManager, symbol: str) -> bytes | None:

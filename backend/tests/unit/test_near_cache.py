@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from app.cache import CacheManager, MemoryBackend
 from app.near_cache import NearCache, apply_invalidation, invalidation_message
 
 
@@ -51,3 +54,29 @@ def test_a_malformed_message_empties_the_copy() -> None:
     near.put("crypto:a", b"1", ttl=10)
     apply_invalidation(near, "me", b"{not json")
     assert len(near) == 0
+
+
+class SlowCountingBackend(MemoryBackend):
+    """A memory store whose reads take a while and are counted, like a remote cache."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    async def get(self, key: str) -> bytes | None:
+        self.reads += 1
+        await asyncio.sleep(0.05)
+        return await super().get(key)
+
+
+async def test_concurrent_misses_share_one_backend_read() -> None:
+    backend = SlowCountingBackend()
+    await backend.set("crypto:BTC:price", b"42", 300)
+    manager = CacheManager(backend=backend)
+    manager.near = NearCache(ttl=1.0)
+    results = await asyncio.gather(*(manager.get_bytes("crypto:BTC:price") for _ in range(20)))
+    assert results == [b"42"] * 20
+    assert backend.reads == 1
+    assert await manager.get_bytes("crypto:BTC:price") == b"42"  # now from the near copy
+    assert backend.reads == 1
+    assert manager.stats.near_hits == 1
