@@ -72,9 +72,10 @@ def create_app(
             allow_headers=["Content-Type", "X-API-Key", "X-Request-ID"],
         )
     install_error_handlers(app)
-    app.include_router(health.router)
-    app.include_router(cryptocurrencies.router)
+    # Routes are matched in order: the hot read endpoints go first.
     app.include_router(market_data.router)
+    app.include_router(cryptocurrencies.router)
+    app.include_router(health.router)
     return app
 
 

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 
+from app.api import candle_query
 from app.api.cryptocurrencies import PROBLEM, SymbolPath
-from app.api.deps import CacheDep, DatabaseDep, SessionDep
+from app.api.deps import CacheDep, SessionDep, services_of
 from app.errors import AppError, InvalidInputError, PayloadTooLarge, UnsupportedMediaType
 from app.ingestion.batch import (
     BatchRejected,
@@ -20,11 +21,12 @@ from app.ingestion.batch import (
     validate_batch,
 )
 from app.ingestion.csv_formats import rows_from_csv
-from app.market import BASE_TIMEFRAMES, QUERY_INTERVALS, Timeframe
+from app.market import BASE_TIMEFRAMES, Timeframe
 from app.schemas.market_data import CandlePage, Coverage, IngestResult, PriceOut
 from app.services import coins
 from app.services import market_data as service
 
+# Routes are matched in the order they are declared: the hottest reads come first.
 router = APIRouter(prefix="/api/v1/cryptocurrencies", tags=["market data"])
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -168,6 +170,34 @@ def validated_batch(
         raise rejected(error) from None
 
 
+@router.get("/{symbol}/price", response_model=PriceOut, responses=PROBLEM)
+async def get_price(symbol: SymbolPath, request: Request) -> Response:
+    """Close of the newest stored candle (cached 5 minutes, refreshed on every ingest)."""
+    database, cache = services_of(request)
+    return _json_response(await service.price_for_request(database, cache, symbol))
+
+
+@router.get(
+    "/{symbol}/ohlcv",
+    response_model=CandlePage,
+    responses=PROBLEM,
+    openapi_extra={"parameters": candle_query.PARAMETERS},
+)
+async def get_candles(symbol: SymbolPath, request: Request) -> Response:
+    """Ascending candles. Without `start`, the newest `limit` ones; with it, pages forward
+    from `start` (follow `next_cursor`)."""
+    query = candle_query.parse_candle_query(request.query_params)
+    database, cache = services_of(request)
+    return _json_response(await service.page_for_request(database, cache, symbol, query))
+
+
+@router.get("/{symbol}/coverage", response_model=Coverage, responses=PROBLEM)
+async def get_coverage(symbol: SymbolPath, session: SessionDep, cache: CacheDep) -> Coverage:
+    """First and last candle, count, and every gap of missing candles."""
+    coin = await coins.get_coin(session, cache, symbol)
+    return await service.coverage(session, cache, coin)
+
+
 @router.post(
     "/{symbol}/ohlcv",
     response_model=IngestResult,
@@ -198,46 +228,3 @@ async def ingest_candles(
     body = await _read_body(request)
     batch = validated_batch(media_type, body, timeframe, stored=stored, max_rows=MAX_ROWS)
     return await service.ingest(session, cache, coin, batch, source)
-
-
-@router.get("/{symbol}/ohlcv", response_model=CandlePage, responses=PROBLEM)
-async def get_candles(
-    symbol: SymbolPath,
-    database: DatabaseDep,
-    cache: CacheDep,
-    start: Annotated[
-        datetime | None, Query(description="Inclusive; rounded down to the interval.")
-    ] = None,
-    end: Annotated[datetime | None, Query(description="Exclusive; rounded up.")] = None,
-    interval: Annotated[
-        Timeframe | None,
-        Query(description="1h, 4h, 1d or 1w; default: the stored candle length."),
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=service.MAX_LIMIT)] = 500,
-    cursor: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] = None,
-) -> Response:
-    """Ascending candles. Without `start`, the newest `limit` ones; with it, pages forward
-    from `start` (follow `next_cursor`)."""
-    if interval is not None and interval not in QUERY_INTERVALS:
-        raise service.invalid("query.interval", "must be one of 1h, 4h, 1d, 1w")
-    query = service.CandleQuery(interval, _utc(start), _utc(end), limit, cursor)
-    return _json_response(await service.page_for_request(database, cache, symbol, query))
-
-
-@router.get("/{symbol}/price", response_model=PriceOut, responses=PROBLEM)
-async def get_price(symbol: SymbolPath, database: DatabaseDep, cache: CacheDep) -> Response:
-    """Close of the newest stored candle (cached 5 minutes, refreshed on every ingest)."""
-    return _json_response(await service.price_for_request(database, cache, symbol))
-
-
-@router.get("/{symbol}/coverage", response_model=Coverage, responses=PROBLEM)
-async def get_coverage(symbol: SymbolPath, session: SessionDep, cache: CacheDep) -> Coverage:
-    """First and last candle, count, and every gap of missing candles."""
-    coin = await coins.get_coin(session, cache, symbol)
-    return await service.coverage(session, cache, coin)
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -125,6 +125,12 @@ async def test_end_is_exclusive_and_start_is_rounded_down(client: httpx.AsyncCli
         ("cursor=bm90LWEtY3Vyc29y", "query.cursor"),
         ("start=2024-01-08T00:00:00Z&end=2024-01-07T00:00:00Z", "query.end"),
         ("start=yesterday", "query.start"),
+        ("start=2024-13-01", "query.start"),
+        ("end=" + "9" * 60, "query.end"),
+        ("limit=abc", "query.limit"),
+        ("limit=-1", "query.limit"),
+        ("limit=%C2%B2", "query.limit"),
+        ("cursor=has%20space", "query.cursor"),
     ],
 )
 async def test_bad_query_parameters_are_422_naming_the_field(
