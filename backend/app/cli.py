@@ -167,36 +167,45 @@ def ingest_csv(
 ) -> None:
     """Import a CSV file through the same validation and bulk path as the API."""
     from app.ingestion.batch import BatchRejected, summarise
-    from app.services.imports import read_csv_batch, store_batch
+    from app.services.imports import ImportReport, chunk_rows, read_csv_rows, store_row_chunks
 
     settings = _settings()
     if not path.is_file():
         _fail(f"no such file: {path}", 2)
     frame = _timeframe_option(timeframe)
-    try:
-        batch = read_csv_batch(path, timeframe=frame, skip_invalid=skip_invalid)
-    except BatchRejected as rejected:
+
+    def refuse(rejected: BatchRejected) -> NoReturn:
         hint = "" if skip_invalid else " (--skip-invalid imports the valid rows)"
         _fail(
             f"{path.name}: {summarise(rejected.errors[:1])}; {rejected.total_errors} "
             f"problem(s){hint}"
         )
+
+    try:
+        chunks = chunk_rows(symbol, read_csv_rows(path))
+    except BatchRejected as rejected:
+        refuse(rejected)
     except UnicodeDecodeError:
         _fail(f"{path.name} is not UTF-8 text")
 
     async def work(database: Database, cache: CacheManager) -> ImportReport:
         with Progress(console=console, transient=True, disable=as_json) as bar:
-            task = bar.add_task("storing candles", total=len(batch.candles))
-            return await store_batch(
+            task = bar.add_task("storing candles", total=sum(len(c.rows) for c in chunks))
+            reports = await store_row_chunks(
                 database,
                 cache,
-                symbol,
-                batch,
+                chunks,
                 source=source,
+                timeframe=frame,
+                skip_invalid=skip_invalid,
                 progress=lambda done, _total: bar.update(task, completed=done),
             )
+        return reports.get(symbol, ImportReport(symbol.upper()))
 
-    report = _run_guarded(settings, work)
+    try:
+        report = _run_guarded(settings, work)
+    except BatchRejected as rejected:
+        refuse(rejected)
     _print_import(report, as_json)
 
 

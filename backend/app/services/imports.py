@@ -6,15 +6,17 @@ of work, so an import is all or nothing like a request.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from app.cache import CacheManager
 from app.database import Database
 from app.errors import InvalidInputError
-from app.ingestion.batch import CandleBatch, RowError, validate_batch
+from app.ingestion.batch import BatchRejected, CandleBatch, RawRow, RowError, validate_batch
 from app.ingestion.coingecko import CoinGeckoClient, hourly_candles_from_points
 from app.ingestion.csv_formats import rows_from_csv
 from app.ingestion.validation import candle_problem
@@ -46,6 +48,14 @@ class ImportReport:
         self.inserted += result.inserted
         self.updated += result.updated
         self.unchanged += result.unchanged
+
+
+def read_csv_rows(path: Path) -> list[RawRow]:
+    """The file's rows, parsed but not validated; raises BatchRejected for its layout."""
+    text = path.read_text(encoding="utf-8-sig")
+    if not text.strip():
+        raise BatchRejected([RowError(None, "body", "the file is empty")])
+    return rows_from_csv(text, max_rows=FILE_ROW_LIMIT)
 
 
 def read_csv_batch(
@@ -82,6 +92,93 @@ async def store_batch(
             if progress is not None:
                 progress(min(start + CHUNK_ROWS, total), total)
     return report
+
+
+# ---------------------------------------------------------------- pipelined imports
+
+
+@dataclass(frozen=True)
+class RowChunk:
+    """Up to CHUNK_ROWS received rows for one coin, not validated yet."""
+
+    symbol: str
+    rows: Sequence[RawRow]
+
+
+def chunk_rows(symbol: str, rows: Sequence[RawRow]) -> list[RowChunk]:
+    return [RowChunk(symbol, rows[i : i + CHUNK_ROWS]) for i in range(0, len(rows), CHUNK_ROWS)]
+
+
+def _validate(chunk: RowChunk, timeframe: Timeframe | None, skip: bool, now: datetime) -> Any:
+    return validate_batch(
+        chunk.rows, timeframe=timeframe, now=now, max_rows=CHUNK_ROWS, skip_invalid=skip
+    )
+
+
+def _drop_repeats(batch: CandleBatch, seen: set[datetime], skip_invalid: bool) -> CandleBatch:
+    """Duplicates across chunks: the per-chunk check cannot see rows of earlier chunks."""
+    repeats = [c for c in batch.candles if c.timestamp in seen]
+    if repeats and not skip_invalid:
+        when = repeats[0].timestamp.isoformat()
+        raise BatchRejected([RowError(None, "timestamp", f"duplicate timestamp {when}")])
+    kept = [c for c in batch.candles if c.timestamp not in seen]
+    seen.update(c.timestamp for c in kept)
+    skipped = batch.skipped + [
+        RowError(None, "timestamp", f"duplicate timestamp {c.timestamp.isoformat()}")
+        for c in repeats
+    ]
+    return CandleBatch(kept, batch.timeframe, skipped)
+
+
+async def store_row_chunks(
+    database: Database,
+    cache: CacheManager,
+    chunks: Sequence[RowChunk],
+    *,
+    source: str,
+    timeframe: Timeframe | None = None,
+    skip_invalid: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, ImportReport]:
+    """Validate and store ``chunks`` in one unit of work, all or nothing.
+
+    Chunk k+1 is validated in a worker thread while chunk k is being written: most of a
+    COPY's work happens in the PostgreSQL server, so the two overlap on separate cores
+    (docs/BENCHMARKS.md). A coin's timeframe is inferred from its first chunk (unless
+    given) and then required of the rest.
+    """
+    now = datetime.now(UTC)
+    reports: dict[str, ImportReport] = {}
+    frames: dict[str, Timeframe | None] = {}
+    seen: dict[str, set[datetime]] = {}
+    done = 0
+
+    def start(index: int) -> asyncio.Future[CandleBatch]:
+        chunk = chunks[index]
+        frame = frames.get(chunk.symbol, timeframe)
+        return asyncio.ensure_future(asyncio.to_thread(_validate, chunk, frame, skip_invalid, now))
+
+    async with database.unit_of_work() as session:
+        pending = start(0) if chunks else None
+        try:
+            for index, chunk in enumerate(chunks):
+                assert pending is not None
+                batch: CandleBatch = await pending
+                frames[chunk.symbol] = batch.timeframe
+                pending = start(index + 1) if index + 1 < len(chunks) else None
+                batch = _drop_repeats(batch, seen.setdefault(chunk.symbol, set()), skip_invalid)
+                report = reports.setdefault(chunk.symbol, ImportReport(chunk.symbol.upper()))
+                report.skipped.extend(batch.skipped)
+                if batch.candles:
+                    coin = await coins.get_coin(session, cache, chunk.symbol)
+                    report.add(await service.ingest(session, cache, coin, batch, source))
+                done += len(chunk.rows)
+                if progress is not None:
+                    progress(done, sum(len(c.rows) for c in chunks))
+        finally:
+            if pending is not None:
+                pending.cancel()
+    return reports
 
 
 # ---------------------------------------------------------------- CoinGecko backfill

@@ -13,11 +13,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.cache import CacheManager
-from app.ingestion.batch import BatchRejected
+from app.ingestion.batch import BatchRejected, RawRow
 from app.ingestion.coingecko import CoinGeckoClient, CoinGeckoConfig
-from app.market import Candle
+from app.market import Candle, Timeframe
 from app.models import MarketData
 from app.repositories import market_data
+from app.services import imports
 from app.services.imports import backfill_gaps, read_csv_batch, store_batch
 from tests.conftest import TransactionalDatabase
 from tests.integration.factories import make_coin
@@ -105,3 +106,72 @@ async def test_backfill_fetches_only_the_gap(
 
     second = await backfill_gaps(database, cache, "BTC", CoinGeckoClient(CoinGeckoConfig()))
     assert second.gaps == [] and route.call_count == 1  # nothing missing: no request
+
+
+def _rows(hours: list[int], bad: int | None = None) -> list[RawRow]:
+    rows = []
+    for line, hour in enumerate(hours, start=2):
+        moment = datetime(2024, 3, 1, tzinfo=UTC) + timedelta(hours=hour)
+        high = 90 if line - 2 == bad else 110  # high below open: invalid
+        values = {
+            "timestamp": moment.isoformat(),
+            "open": 100,
+            "high": high,
+            "low": 90,
+            "close": 105,
+            "volume": 1,
+        }
+        rows.append(RawRow(line, values))
+    return rows
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(imports, "CHUNK_ROWS", 3)
+
+
+@pytest.mark.usefixtures("small_chunks")
+async def test_chunks_are_validated_ahead_and_stored_in_one_unit(
+    engine: AsyncEngine, db_session: AsyncSession, cache: CacheManager
+) -> None:
+    coin = await make_coin(db_session, symbol="BTC")
+    database = TransactionalDatabase(engine, db_session)
+    chunks = imports.chunk_rows("BTC", _rows(list(range(8))))
+    assert [len(c.rows) for c in chunks] == [3, 3, 2]
+    seen: list[int] = []
+    reports = await imports.store_row_chunks(
+        database, cache, chunks, source="csv", progress=lambda d, _t: seen.append(d)
+    )
+    assert (reports["BTC"].inserted, reports["BTC"].timeframe) == (8, Timeframe.H1)
+    assert seen == [3, 6, 8]
+    assert await _count(db_session, coin.id) == 8
+
+
+@pytest.mark.usefixtures("small_chunks")
+@pytest.mark.parametrize(
+    ("hours", "bad", "field"),
+    [
+        ([0, 1, 2, 3, 4, 5, 6], 5, "high"),  # the bad row is in a later chunk
+        ([0, 1, 2, 3, 1, 5], None, "timestamp"),  # hour 1 again, in the second chunk
+    ],
+)
+async def test_a_bad_row_in_any_chunk_stores_nothing(
+    engine: AsyncEngine,
+    db_session: AsyncSession,
+    cache: CacheManager,
+    hours: list[int],
+    bad: int | None,
+    field: str,
+) -> None:
+    coin = await make_coin(db_session, symbol="BTC")
+    database = TransactionalDatabase(engine, db_session)
+    chunks = imports.chunk_rows("BTC", _rows(hours, bad))
+    with pytest.raises(BatchRejected) as caught:
+        await imports.store_row_chunks(database, cache, chunks, source="csv")
+    assert caught.value.errors[0].field == field
+    assert await _count(db_session, coin.id) == 0
+    skipped = await imports.store_row_chunks(
+        database, cache, chunks, source="csv", skip_invalid=True
+    )
+    assert skipped["BTC"].inserted == len(hours) - 1
+    assert [e.field for e in skipped["BTC"].skipped] == [field]
