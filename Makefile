@@ -47,6 +47,17 @@ lint: install ## ruff (lint + format check), mypy and hadolint
 format: install ## apply ruff's fixes and formatting
 	cd backend && $(BIN)/ruff check --fix . && $(BIN)/ruff format .
 
+BENCH_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/14
+
+$(VENV)/.bench-installed: $(STAMP) bench/requirements.txt
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	touch $@
+
+bench: install $(VENV)/.bench-installed ## ingest + HTTP benchmarks, writes docs/BENCHMARKS.md (~8 min)
+	@command -v wrk >/dev/null 2>&1 || { echo "wrk is not on PATH; install it: apt-get install -y wrk" >&2; exit 1; }
+	BENCH_DATABASE_URL='$(BENCH_DATABASE_URL)' BENCH_REDIS_URL='$(BENCH_REDIS_URL)' $(BIN)/python bench/run.py $(BENCH_ARGS)
+
 lock: ## re-resolve backend/requirements*.txt from pyproject.toml (needs network)
 	$(PYTHON) -m venv /tmp/crypto-lock-venv && /tmp/crypto-lock-venv/bin/pip install --quiet uv
 	cd backend && /tmp/crypto-lock-venv/bin/uv pip compile pyproject.toml --python-version 3.11 -o requirements.txt
