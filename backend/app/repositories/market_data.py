@@ -268,8 +268,16 @@ async def candles_between(
         rows = await market_data_pg.fetch(session, statement, params)
     else:
         rows = list((await session.execute(text(statement), params)).all())
-    buckets = [Bucket(_bucket_time(r[0]), r[1], r[2], r[3], r[4], r[5], _aware(r[6])) for r in rows]
-    buckets.sort(key=lambda bucket: bucket.timestamp)
+    if resample:
+        buckets = [
+            Bucket(_bucket_time(r[0]), r[1], r[2], r[3], r[4], r[5], _aware(r[6])) for r in rows
+        ]
+    else:  # a stored candle is its own bucket: convert its time once
+        buckets = [
+            Bucket(t, r[1], r[2], r[3], r[4], r[5], t) for r in rows for t in (_aware(r[0]),)
+        ]
+    if start is None:  # the newest came first
+        buckets.reverse()
     return buckets
 
 

@@ -65,7 +65,8 @@ def bucket_query(
         "SELECT b.bucket, o.open_price, b.high, b.low, c.close_price, b.volume, b.last_ts "
         "FROM buckets b "
         "JOIN market_data o ON o.cryptocurrency_id = :coin AND o.timestamp = b.first_ts "
-        "JOIN market_data c ON c.cryptocurrency_id = :coin AND c.timestamp = b.last_ts"
+        "JOIN market_data c ON c.cryptocurrency_id = :coin AND c.timestamp = b.last_ts "
+        f"ORDER BY b.bucket {order}"
     )
     origin = int((interval.origin - EPOCH).total_seconds())
     return sql, {"origin": origin, "step": interval.seconds}

@@ -125,7 +125,7 @@ def _encode_page(
     now = datetime.now(UTC)
     candles = [
         {
-            "timestamp": _iso(b.timestamp),
+            "timestamp": b.timestamp,  # orjson writes it, with Z (OPT_UTC_Z)
             "open": b.open,
             "high": b.high,
             "low": b.low,
@@ -144,7 +144,7 @@ def _encode_page(
         "candles": candles,
         "next_cursor": next_cursor,
     }
-    return orjson.dumps(page)
+    return orjson.dumps(page, option=orjson.OPT_UTC_Z)
 
 
 def _cacheable(query: CandleQuery) -> bool:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+import pytest
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.database import Database
 from app.market import Candle
-from app.models import MarketData
+from app.models import Cryptocurrency, MarketData
 from app.repositories import market_data
 from app.repositories.market_data import UpsertCounts
 from tests.integration.factories import make_coin
@@ -97,3 +100,36 @@ async def test_base_timeframe_is_read_off_the_data(db_session: AsyncSession) -> 
     await market_data.upsert_candles(db_session, coin.id, _hours(0, 3), "test")
     found = await market_data.base_timeframe(db_session, coin.id)
     assert found is not None and found.value == "1h"
+
+
+async def test_bulk_path_as_first_statement_stays_in_the_unit_of_work(
+    engine: AsyncEngine,
+) -> None:
+    """On PostgreSQL the bulk path works on the raw asyncpg connection; it must still be
+    rolled back with the unit of work, and see its own staged rows, when it runs first."""
+    database = Database(engine)
+    symbol = f"W{uuid.uuid4().hex[:8].upper()}"
+    async with database.unit_of_work() as session:
+        coin = Cryptocurrency(symbol=symbol, name="unit of work")
+        session.add(coin)
+        await session.flush()
+        coin_id = coin.id
+    try:
+        with pytest.raises(RuntimeError):
+            async with database.unit_of_work() as session:
+                await market_data.upsert_candles(session, coin_id, _hours(0, 5), "test")
+                raise RuntimeError("after the copy")
+        async with database.unit_of_work() as session:
+            assert await market_data.count_for(session, coin_id) == 0
+        async with database.unit_of_work() as session:
+            first = await market_data.upsert_candles(session, coin_id, _hours(0, 5), "test")
+        changed = _hours(0, 5)
+        changed[2] = replace(changed[2], close=1.5, low=1.0)
+        async with database.unit_of_work() as session:
+            second = await market_data.upsert_candles(session, coin_id, changed, "test")
+        assert first == UpsertCounts(inserted=5)
+        assert second == UpsertCounts(updated=1, unchanged=4)
+    finally:
+        async with database.unit_of_work() as session:
+            await session.execute(delete(MarketData).where(MarketData.cryptocurrency_id == coin_id))
+            await session.execute(delete(Cryptocurrency).where(Cryptocurrency.id == coin_id))
