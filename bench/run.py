@@ -154,8 +154,8 @@ def ingest_section(report: dict[str, Any], command: str) -> list[str]:
         "changed": "(e) re-run of (b), 1% of closes changed, total",
         "changed_db": "(e) 1% changed, database part only",
         "overlapped": "(b\\*) project pipelined import (`services.imports.store_row_chunks`, "
-        "what `cryptopredict ingest csv` runs): the next 100,000 rows validated in a thread "
-        "while the current ones are stored",
+        "also behind `cryptopredict ingest csv`): each 100,000-row chunk parsed and validated "
+        "in a worker thread while the previous one is stored",
     }
 
     def row(label: str, entry: dict[str, Any], key: str = "", ratio: bool = True) -> str:

@@ -99,10 +99,18 @@ async def store_batch(
 
 @dataclass(frozen=True)
 class RowChunk:
-    """Up to CHUNK_ROWS received rows for one coin, not validated yet."""
+    """Up to CHUNK_ROWS received rows for one coin, not validated yet.
+
+    Either ``rows`` already parsed, or ``parse``, which produces them; a ``parse`` runs in
+    the worker thread with the validation, off the thread that feeds the database.
+    """
 
     symbol: str
-    rows: Sequence[RawRow]
+    rows: Sequence[RawRow] = ()
+    parse: Callable[[], Sequence[RawRow]] | None = None
+
+    def received(self) -> Sequence[RawRow]:
+        return self.parse() if self.parse is not None else self.rows
 
 
 def chunk_rows(symbol: str, rows: Sequence[RawRow]) -> list[RowChunk]:
@@ -111,7 +119,7 @@ def chunk_rows(symbol: str, rows: Sequence[RawRow]) -> list[RowChunk]:
 
 def _validate(chunk: RowChunk, timeframe: Timeframe | None, skip: bool, now: datetime) -> Any:
     return validate_batch(
-        chunk.rows, timeframe=timeframe, now=now, max_rows=CHUNK_ROWS, skip_invalid=skip
+        chunk.received(), timeframe=timeframe, now=now, max_rows=CHUNK_ROWS, skip_invalid=skip
     )
 
 
@@ -172,7 +180,7 @@ async def store_row_chunks(
                 if batch.candles:
                     coin = await coins.get_coin(session, cache, chunk.symbol)
                     report.add(await service.ingest(session, cache, coin, batch, source))
-                done += len(chunk.rows)
+                done += len(batch.candles) + len(batch.skipped)
                 if progress is not None:
                     progress(done, sum(len(c.rows) for c in chunks))
         finally:

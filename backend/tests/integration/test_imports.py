@@ -146,6 +146,16 @@ async def test_chunks_are_validated_ahead_and_stored_in_one_unit(
     assert seen == [3, 6, 8]
     assert await _count(db_session, coin.id) == 8
 
+    # Chunks may also arrive unparsed: parsing then happens in the worker thread.
+    later = _rows(list(range(8, 12)))
+    lazy = [
+        imports.RowChunk("BTC", parse=lambda: later[:2]),
+        imports.RowChunk("BTC", parse=lambda: later[2:]),
+    ]
+    more = await imports.store_row_chunks(database, cache, lazy, source="csv")
+    assert more["BTC"].inserted == 4
+    assert await _count(db_session, coin.id) == 12
+
 
 @pytest.mark.usefixtures("small_chunks")
 @pytest.mark.parametrize(
