@@ -302,15 +302,15 @@ NOTES = """## Notes
   COPY, rows inside via a staging table and one `INSERT ... ON CONFLICT DO UPDATE ... WHERE
   IS DISTINCT FROM`; per-coin advisory lock) and the new latest price; commit included. The
   cache is the in-process one here. "Database part" is everything except parse + validate.
-  It calls the service rather than `upsert_candles` alone because the service's first
-  SQLAlchemy statement is what opens the driver-level transaction the bulk path relies on.
+  It calls the service rather than `upsert_candles` alone, as the API and CLI do.
 - **(c) pandas** uses the default insert method (SQLAlchemy executemany on psycopg 3);
   `method="multi"` with 10,000-row chunks would need 100,000 bind parameters per statement,
   above PostgreSQL's 65,535 limit. The DataFrame is built before timing.
-- **(b\\*)** is the CLI's pipelined import (`services.imports.store_row_chunks`):
-  `rows_from_json` for every batch, then one unit of work in which batch k+1 is validated
-  in a worker thread while PostgreSQL works on batch k's COPY, so validation mostly stops
-  adding to the wall time. Same data and checks as (b).
+- **(b\\*)** is the project's pipelined import (`services.imports.store_row_chunks`):
+  one unit of work in which batch k+1 is parsed (`rows_from_json`) and validated in a
+  worker thread while PostgreSQL works on batch k's COPY, so validation mostly stops
+  adding to the wall time. `cryptopredict ingest csv` uses the same pipeline but parses
+  its file before it starts. Same data and checks as (b).
 - **(d)/(e)** run on the table (b) just loaded (after `VACUUM ANALYZE`), so every row lies in
   the stored range and takes the staging path. Unchanged rows write nothing to
   `market_data`, which is why (d) can beat a COPY that has to write every row and index
