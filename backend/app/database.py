@@ -119,6 +119,7 @@ class Database:
             if session.in_transaction():
                 await session.commit()
         except BaseException:
+            discard_after_commit(session)
             if session.in_transaction():
                 await session.rollback()
             raise
@@ -146,15 +147,23 @@ AfterCommit = Callable[[], Awaitable[None]]
 _AFTER_COMMIT = "after_commit"
 
 
-def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
+def after_commit(session: AsyncSession, callback: AfterCommit, *, key: object = None) -> None:
     """Run ``callback`` once the unit of work has committed (cache writes go here).
 
-    Writing a cache before the commit could publish data that is then rolled back.
+    Writing a cache before the commit could publish data that is then rolled back. A
+    callback registered again under the same ``key`` replaces the earlier one, so work
+    repeated inside one unit of work (an import's chunks) refreshes the cache once.
     """
-    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+    callbacks: dict[object, AfterCommit] = session.info.setdefault(_AFTER_COMMIT, {})
+    callbacks[object() if key is None else key] = callback
+
+
+def discard_after_commit(session: AsyncSession) -> None:
+    """Forget the callbacks of a unit of work that rolled back."""
+    session.info.pop(_AFTER_COMMIT, None)
 
 
 async def run_after_commit(session: AsyncSession) -> None:
-    callbacks: list[AfterCommit] = session.info.pop(_AFTER_COMMIT, [])
-    for callback in callbacks:
+    callbacks: dict[object, AfterCommit] = session.info.pop(_AFTER_COMMIT, {})
+    for callback in callbacks.values():
         await callback()

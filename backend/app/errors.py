@@ -60,6 +60,11 @@ class InvalidInputError(AppError):
     title = "Invalid input"
 
 
+def invalid_field(field: str, message: str) -> InvalidInputError:
+    """A 422 about one field (``query.limit``, ``body.name``), phrased without its value."""
+    return InvalidInputError(f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
 class PayloadTooLarge(AppError):
     status_code = 413
     slug = "payload-too-large"

@@ -21,7 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from app.cache import CacheManager
 from app.cli import upgrade_database
 from app.config import Settings
-from app.database import Database, create_engine, is_sqlite, run_after_commit
+from app.database import (
+    Database,
+    create_engine,
+    discard_after_commit,
+    is_sqlite,
+    run_after_commit,
+)
 from app.main import create_app
 
 DB_FIXTURES = {"database_url", "migrated_url", "engine", "db_connection", "db_session", "client"}
@@ -148,6 +154,7 @@ class TransactionalDatabase(Database):
         try:
             yield self._session
         except BaseException:
+            discard_after_commit(self._session)
             if savepoint.is_active:
                 await savepoint.rollback()
             raise

@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.datastructures import QueryParams
 
-from app.errors import InvalidInputError
+from app.errors import InvalidInputError, invalid_field
 from app.market import QUERY_INTERVALS, Timeframe
 from app.services.market_data import MAX_LIMIT, CandleQuery
 
@@ -62,8 +62,7 @@ PARAMETERS: list[dict[str, Any]] = [
 
 
 def _invalid(name: str, message: str) -> InvalidInputError:
-    field = f"query.{name}"
-    return InvalidInputError(f"{field}: {message}", errors=[{"field": field, "message": message}])
+    return invalid_field(f"query.{name}", message)
 
 
 def _moment(params: QueryParams, name: str) -> datetime | None:

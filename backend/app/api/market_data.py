@@ -11,7 +11,13 @@ from fastapi import APIRouter, Query, Request, Response
 from app.api import candle_query
 from app.api.cryptocurrencies import PROBLEM, SymbolPath
 from app.api.deps import CacheDep, SessionDep, services_of
-from app.errors import AppError, InvalidInputError, PayloadTooLarge, UnsupportedMediaType
+from app.errors import (
+    AppError,
+    InvalidInputError,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    invalid_field,
+)
 from app.ingestion.batch import (
     BatchRejected,
     BatchTooLarge,
@@ -222,7 +228,7 @@ async def ingest_candles(
     if media_type not in JSON_TYPES + CSV_TYPES:
         raise UnsupportedMediaType("send application/json or text/csv")
     if timeframe is not None and timeframe not in BASE_TIMEFRAMES:
-        raise service.invalid("query.timeframe", "must be a stored candle length, 1m to 1d")
+        raise invalid_field("query.timeframe", "must be a stored candle length, 1m to 1d")
     coin = await coins.get_coin(session, cache, symbol)
     stored = await service.stored_timeframe(session, cache, coin)
     body = await _read_body(request)

@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cache import CacheManager, CacheTTL, cache_key
 from app.database import after_commit
-from app.errors import ConflictError, NotFoundError
+from app.errors import ConflictError, NotFoundError, invalid_field
 from app.repositories import cryptocurrencies
 from app.schemas.coins import CoinCreate, CoinOut, CoinPage, CoinUpdate
 
@@ -81,17 +81,9 @@ async def update_coin(
         raise NotFoundError(f"no cryptocurrency with symbol {symbol.upper()!r}")
     changes = data.model_dump(exclude_unset=True)
     if "name" in changes and changes["name"] is None:
-        raise_invalid("name", "may not be null")
+        raise invalid_field("body.name", "may not be null")
     if "is_active" in changes and changes["is_active"] is None:
-        raise_invalid("is_active", "may not be null")
+        raise invalid_field("body.is_active", "may not be null")
     coin = await cryptocurrencies.update(session, coin, **changes)
     _invalidate_after_commit(session, cache, symbol)
     return CoinOut.model_validate(coin)
-
-
-def raise_invalid(field: str, message: str) -> None:
-    from app.errors import InvalidInputError
-
-    raise InvalidInputError(
-        f"{field} {message}", errors=[{"field": f"body.{field}", "message": message}]
-    )

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cache import CacheManager, CacheTTL, cache_key
 from app.database import Database, after_commit
-from app.errors import ConflictError, InvalidInputError, NotFoundError
+from app.errors import ConflictError, NotFoundError, invalid_field
 from app.ingestion.batch import CandleBatch
 from app.market import QUERY_INTERVALS, Timeframe
 from app.repositories import market_data
@@ -41,10 +41,6 @@ def latest_page_key(symbol: str, interval: Timeframe | None, limit: int) -> str:
 
 
 PAGE_LABELS: tuple[Timeframe | None, ...] = (None, *QUERY_INTERVALS)
-
-
-def invalid(field: str, message: str) -> InvalidInputError:
-    return InvalidInputError(f"{field}: {message}", errors=[{"field": field, "message": message}])
 
 
 def _iso(moment: datetime) -> str:
@@ -90,15 +86,15 @@ def decode_cursor(cursor: str, interval: Timeframe) -> datetime:
         frame, seconds = base64.urlsafe_b64decode(padded.encode()).decode().split(":")
         moment = datetime.fromtimestamp(int(seconds), UTC)
     except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError, OSError):
-        raise invalid("query.cursor", "is not a cursor returned by this endpoint") from None
+        raise invalid_field("query.cursor", "is not a cursor returned by this endpoint") from None
     if frame != interval.value:
-        raise invalid("query.cursor", f"belongs to interval {frame}, not {interval.value}")
+        raise invalid_field("query.cursor", f"belongs to interval {frame}, not {interval.value}")
     return moment
 
 
 def _check_interval(interval: Timeframe, base: Timeframe) -> None:
     if interval.seconds < base.seconds or interval.seconds % base.seconds:
-        raise invalid(
+        raise invalid_field(
             "query.interval",
             f"cannot be built from this coin's {base.value} candles; use a multiple of it",
         )
@@ -171,7 +167,7 @@ async def candle_page(
     base = await stored_timeframe(session, cache, coin)
     interval = query.interval or base or Timeframe.H1
     if interval not in QUERY_INTERVALS and interval != base:
-        raise invalid("query.interval", "must be one of 1h, 4h, 1d, 1w")
+        raise invalid_field("query.interval", "must be one of 1h, 4h, 1d, 1w")
     # With fewer than two candles stored the base timeframe is unknown: read them as they are.
     base = base or interval
     _check_interval(interval, base)
@@ -194,7 +190,7 @@ async def _query_page(
     if start is not None:
         start = interval.floor(start)
     if start is not None and end is not None and start >= end:
-        raise invalid("query.end", "must be after start")
+        raise invalid_field("query.end", "must be after start")
     buckets = await market_data.candles_between(
         session,
         coin.id,
@@ -324,4 +320,6 @@ def _refresh_cache_after_commit(
         ]
         await cache.delete(base_key(symbol), *pages)
 
-    after_commit(session, refresh)
+    # Keyed by coin: an import storing many chunks refreshes each coin once, after commit,
+    # with the price left by its last chunk.
+    after_commit(session, refresh, key=("market-data-cache", symbol))

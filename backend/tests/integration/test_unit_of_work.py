@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.database import Database, after_commit, normalize_database_url
+from app.database import AfterCommit, Database, after_commit, normalize_database_url
 from app.models import Cryptocurrency
 
 
@@ -69,3 +69,20 @@ def test_plain_urls_get_the_async_driver(given: str, driver: str) -> None:
     url = normalize_database_url(given)
     assert url.drivername == driver
     assert url.database in {"crypto", "var/x.db"}
+
+
+async def test_keyed_hooks_run_once_with_the_last_registration(engine: AsyncEngine) -> None:
+    database = Database(engine)
+    ran: list[str] = []
+
+    def hook(label: str) -> AfterCommit:
+        async def run() -> None:
+            ran.append(label)
+
+        return run
+
+    async with database.unit_of_work() as session:
+        for chunk in ("first", "second", "third"):
+            after_commit(session, hook(chunk), key=("refresh", "BTC"))
+        after_commit(session, hook("other coin"), key=("refresh", "ETH"))
+    assert ran == ["third", "other coin"]
