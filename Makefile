@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install run migrate seed test lint format bench lock clean
+.PHONY: help install run migrate seed test lint format bench bench-forecast forecast-report lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -54,9 +54,19 @@ $(VENV)/.bench-installed: $(STAMP) bench/requirements.txt
 	$(BIN)/pip install --quiet -r bench/requirements.txt
 	touch $@
 
-bench: install $(VENV)/.bench-installed ## ingest + HTTP benchmarks, writes docs/BENCHMARKS.md (~8 min)
+BENCH_ENV = BENCH_DATABASE_URL='$(BENCH_DATABASE_URL)' BENCH_REDIS_URL='$(BENCH_REDIS_URL)'
+FORECAST_BENCH = $(BENCH_ENV) $(BIN)/python bench/forecast.py --write-doc $(BENCH_FORECAST_ARGS)
+
+bench: install $(VENV)/.bench-installed ## ingest, HTTP and forecasting benchmarks, writes docs/BENCHMARKS.md and docs/FORECASTING.md (~17 min)
 	@command -v wrk >/dev/null 2>&1 || { echo "wrk is not on PATH; install it: apt-get install -y wrk" >&2; exit 1; }
-	BENCH_DATABASE_URL='$(BENCH_DATABASE_URL)' BENCH_REDIS_URL='$(BENCH_REDIS_URL)' $(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BENCH_ENV) $(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(FORECAST_BENCH)
+
+bench-forecast: install ## predictions for 100 coins vs statsforecast + LightGBM alone, writes its section of docs/FORECASTING.md (~9 min)
+	$(FORECAST_BENCH)
+
+forecast-report: install ## backtest every model on the demo data, rewrite docs/FORECASTING.md (~15 min)
+	$(BIN)/python backend/scripts/forecast_report.py --write-doc
 
 lock: ## re-resolve backend/requirements*.txt from pyproject.toml (needs network)
 	$(PYTHON) -m venv /tmp/crypto-lock-venv && /tmp/crypto-lock-venv/bin/pip install --quiet uv

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
@@ -17,12 +18,15 @@ from rich.table import Table
 from app.config import BACKEND_DIR, Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from app.cache import CacheManager
     from app.database import Database
     from app.market import Timeframe
     from app.services.imports import ImportReport
 
 T = TypeVar("T")
+M = TypeVar("M", bound="BaseModel")
 
 cli = typer.Typer(help="Crypto prediction backend: data, forecasts, scores.", no_args_is_help=True)
 db_cli = typer.Typer(help="Database schema commands.", no_args_is_help=True)
@@ -289,6 +293,234 @@ def backfill(
         print(json.dumps(summary))
     else:
         console.print(", ".join(f"{key}: {value}" for key, value in summary.items()))
+
+
+# ---------------------------------------------------------------- forecasts
+
+
+def _request(model: type[M], **fields: object) -> M:
+    """Build a request schema, turning the first validation error into one line."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(fields)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "input"
+        _fail(f"{where}: {first['msg']}", 2)
+
+
+def _print_json(payload: object) -> None:
+    print(json.dumps(payload, default=str))
+
+
+@cli.command()
+def predict(
+    symbols: Annotated[list[str], typer.Argument(help="Coins to forecast, e.g. BTC ETH.")],
+    horizon: Annotated[
+        list[str] | None, typer.Option("--horizon", "-H", help="1h, 4h, 24h or 7d; repeatable.")
+    ] = None,
+    model: Annotated[
+        list[str] | None, typer.Option("--model", "-m", help="Model name; repeatable.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Forecast from each coin's newest closed candle and store the predictions."""
+    from app.schemas.predictions import PredictionRequest, PredictionRun
+    from app.services.predictions import make_predictions
+
+    settings = _settings()
+    request = _request(
+        PredictionRequest, symbols=symbols, horizons=horizon or ["24h"], models=model
+    )
+
+    async def work(database: Database, cache: CacheManager) -> PredictionRun:
+        async with database.unit_of_work() as session:
+            with console.status("fitting models", spinner="dots") if not as_json else _quiet():
+                return await make_predictions(session, cache, request)
+
+    run = _run_guarded(settings, work)
+    if as_json:
+        _print_json(run.model_dump(mode="json"))
+        return
+    table = Table(
+        "symbol",
+        "horizon",
+        "model",
+        "target (UTC)",
+        "predicted",
+        "80% band",
+        "confidence",
+        title=f"{run.stored} predictions stored",
+    )
+    for p in run.predictions:
+        champion = run.champion.get(p.symbol, {}).get(p.horizon.value) == p.model_name
+        table.add_row(
+            p.symbol,
+            p.horizon.value,
+            p.model_name + (" *" if champion else ""),
+            f"{p.target_timestamp:%Y-%m-%d %H:%M}",
+            f"{p.predicted_price:,.2f}",
+            f"{p.lower_80:,.2f} - {p.upper_80:,.2f}" if p.lower_80 and p.upper_80 else "",
+            f"{p.confidence_score:.2f} within ±{(p.confidence_tolerance or 0) * 100:g}%"
+            if p.confidence_score is not None
+            else "",
+        )
+    console.print(table)
+    console.print("* champion: the model the latest backtest recommends for this horizon")
+    for skipped in run.skipped:
+        console.print(
+            f"skipped {skipped.model} for {skipped.symbol} {skipped.horizon.value}: "
+            f"{skipped.reason}",
+            markup=False,
+        )
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    yield
+
+
+@cli.command()
+def score(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Fill actual price and error for every prediction whose target candle is stored."""
+    from app.schemas.predictions import ScoreReport
+    from app.services.scoring import score_due
+
+    settings = _settings()
+
+    async def work(database: Database, cache: CacheManager) -> ScoreReport:
+        async with database.unit_of_work() as session:
+            return await score_due(session, cache)
+
+    report = _run_guarded(settings, work)
+    if as_json:
+        _print_json(report.model_dump())
+    else:
+        console.print(f"scored: {report.scored}, waiting for their candle: {report.waiting}")
+
+
+@cli.command()
+def backtest(
+    symbol: Annotated[str, typer.Argument(help="Coin to backtest.")],
+    horizon: Annotated[str, typer.Option("--horizon", "-H", help="1h, 4h, 24h or 7d.")] = "24h",
+    windows: Annotated[int, typer.Option(help="Forecast origins.")] = 30,
+    step: Annotated[
+        int | None, typer.Option(help="Candles between origins (default: the horizon).")
+    ] = None,
+    model: Annotated[
+        list[str] | None, typer.Option("--model", "-m", help="Model name; repeatable.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Walk-forward backtest of the models against the random walk, stored for the
+    leaderboard."""
+    from app.schemas.predictions import BacktestOut, BacktestRequest
+    from app.services import backtests
+
+    settings = _settings()
+    request = _request(
+        BacktestRequest,
+        symbol=symbol,
+        horizon=horizon,
+        windows=windows,
+        step=step,
+        models=model,
+    )
+
+    async def work(database: Database, cache: CacheManager) -> BacktestOut:
+        async with database.unit_of_work() as session:
+            accepted = await backtests.start(session, cache, request)
+        with Progress(console=console, transient=True, disable=as_json) as bar:
+            task = bar.add_task(f"backtesting {accepted.symbol}", total=accepted.windows)
+            await backtests.execute(
+                database,
+                cache,
+                accepted.id,
+                progress=lambda done, _total: bar.update(task, completed=done),
+            )
+        async with database.unit_of_work() as session:
+            return await backtests.get(session, accepted.id)
+
+    result = _run_guarded(settings, work)
+    if as_json:
+        _print_json(result.model_dump(mode="json"))
+        return
+    if result.status != "succeeded" or result.result is None:
+        _fail(f"backtest {result.id} {result.status}: {result.error}")
+    console.print(
+        f"backtest [bold]{result.id}[/bold]: {result.windows} windows, "
+        f"{result.step} {result.timeframe.value} candles apart"
+    )
+    _print_leaderboard(result.result.get("leaderboard", []), result.result.get("champion"))
+
+
+def _print_leaderboard(rows: list[dict[str, object]], champion: object) -> None:
+    table = Table(
+        "#",
+        "model",
+        "rel. MAE",
+        "MAE",
+        "MASE",
+        "dir. acc.",
+        "up share",
+        "cov. 80%",
+        "cov. 95%",
+        "DM p",
+    )
+
+    def number(value: object, spec: str) -> str:
+        return format(value, spec) if isinstance(value, int | float) else "-"
+
+    for row in rows:
+        table.add_row(
+            str(row["rank"]),
+            str(row["model"]) + (" *" if row["model"] == champion else ""),
+            number(row["relative_mae"], ".3f"),
+            number(row["mae"], ",.2f"),
+            number(row["mase"], ".3f"),
+            number(row["directional_accuracy"], ".1%"),
+            number(row["up_share"], ".1%"),
+            number(row["coverage_80"], ".1%"),
+            number(row["coverage_95"], ".1%"),
+            number(row["dm_p_value"], ".3f"),
+        )
+    console.print(table)
+    console.print(f"* champion: {champion} (the random walk unless a model beats it significantly)")
+
+
+@cli.command()
+def leaderboard(
+    symbol: Annotated[str, typer.Argument(help="Coin.")],
+    horizon: Annotated[str, typer.Option("--horizon", "-H", help="1h, 4h, 24h or 7d.")] = "24h",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Models ranked by MAE relative to the random walk, from the latest backtest."""
+    from app.market import Horizon
+    from app.schemas.predictions import Leaderboard
+    from app.services.backtests import leaderboard as latest_leaderboard
+
+    settings = _settings()
+    try:
+        chosen = Horizon(horizon)
+    except ValueError:
+        _fail(f"--horizon must be one of {', '.join(h.value for h in Horizon)}", 2)
+
+    async def work(database: Database, cache: CacheManager) -> Leaderboard:
+        async with database.unit_of_work() as session:
+            return await latest_leaderboard(session, cache, symbol, chosen)
+
+    board = _run_guarded(settings, work)
+    if as_json:
+        _print_json(board.model_dump(mode="json"))
+        return
+    console.print(
+        f"{board.symbol} {board.horizon.value}: backtest {board.backtest_id}, "
+        f"{board.windows} windows from {board.first_origin} to {board.last_origin}"
+    )
+    _print_leaderboard([row.model_dump() for row in board.rows], board.champion)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,12 +13,15 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__
-from app.api import cryptocurrencies, health, market_data
+from app.api import cryptocurrencies, health, market_data, predictions
 from app.cache import CacheManager, cache_manager
 from app.config import SERVICE_NAME, Settings, get_settings
 from app.database import Database
 from app.errors import install_error_handlers
 from app.logging import configure_logging
+from app.services.backtests import BacktestRunner
+
+logger = logging.getLogger(__name__)
 
 DESCRIPTION = (
     "Market data, price forecasts and their scores for cryptocurrencies. "
@@ -30,13 +34,24 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Nothing connects here: the engine and the Redis pool connect on first use, so the
     # process starts (and /health answers) even when a dependency is down.
     cache: CacheManager = app.state.cache
+    runner: BacktestRunner = app.state.backtests
     listener = asyncio.create_task(cache.listen_for_invalidations())
+    sweeper = asyncio.create_task(_fail_abandoned(runner))
     yield
+    sweeper.cancel()
+    await runner.close()
     listener.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await listener
     await cache.close()
     await app.state.database.dispose()
+
+
+async def _fail_abandoned(runner: BacktestRunner) -> None:
+    try:
+        await runner.fail_abandoned()
+    except Exception as error:  # the database may be down at start-up; the next start retries
+        logger.warning("could not sweep abandoned backtests: %s", type(error).__name__)
 
 
 def create_app(
@@ -64,6 +79,7 @@ def create_app(
         cache = cache_manager
         cache.configure(settings.REDIS_URL or None, settings.REDIS_MAX_CONNECTIONS)
     app.state.cache = cache
+    app.state.backtests = BacktestRunner(app.state.database, cache)
     if settings.CORS_ORIGINS:
         app.add_middleware(
             CORSMiddleware,
@@ -75,6 +91,7 @@ def create_app(
     # Routes are matched in order: the hot read endpoints go first.
     app.include_router(market_data.router)
     app.include_router(cryptocurrencies.router)
+    app.include_router(predictions.router)
     app.include_router(health.router)
     return app
 

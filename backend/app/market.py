@@ -84,3 +84,29 @@ BASE_TIMEFRAMES = (
     Timeframe.D1,
 )
 QUERY_INTERVALS = (Timeframe.H1, Timeframe.H4, Timeframe.D1, Timeframe.W1)
+
+
+class Horizon(StrEnum):
+    """How far ahead a prediction looks, measured from its origin (the last closed candle)."""
+
+    H1 = "1h"
+    H4 = "4h"
+    H24 = "24h"
+    D7 = "7d"
+
+    @property
+    def delta(self) -> timedelta:
+        return _HORIZON_DELTAS[self]
+
+    def steps(self, timeframe: Timeframe) -> int | None:
+        """Candles of ``timeframe`` in this horizon, or None when it does not divide it."""
+        whole, rest = divmod(int(self.delta.total_seconds()), timeframe.seconds)
+        return whole if rest == 0 and whole > 0 else None
+
+
+_HORIZON_DELTAS = {
+    Horizon.H1: timedelta(hours=1),
+    Horizon.H4: timedelta(hours=4),
+    Horizon.H24: timedelta(hours=24),
+    Horizon.D7: timedelta(days=7),
+}

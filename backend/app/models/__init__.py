@@ -1,8 +1,9 @@
 """ORM models; importing this package registers every table on ``Base.metadata``."""
 
+from app.models.backtest import Backtest
 from app.models.base import Base
 from app.models.cryptocurrency import Cryptocurrency
 from app.models.market_data import MarketData
 from app.models.prediction import Prediction
 
-__all__ = ["Base", "Cryptocurrency", "MarketData", "Prediction"]
+__all__ = ["Backtest", "Base", "Cryptocurrency", "MarketData", "Prediction"]

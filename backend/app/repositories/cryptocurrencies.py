@@ -56,3 +56,10 @@ async def get_or_create(
     session.add(coin)
     await session.flush()
     return coin, True
+
+
+async def symbols_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, str]:
+    statement = select(Cryptocurrency.id, Cryptocurrency.symbol).where(
+        Cryptocurrency.id.in_(list(ids))
+    )
+    return {row[0]: row[1] for row in (await session.execute(statement)).all()}

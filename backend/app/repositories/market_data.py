@@ -320,3 +320,18 @@ async def count_for(session: AsyncSession, coin_id: int) -> int:
 
 async def count_all(session: AsyncSession) -> int:
     return int((await session.execute(select(func.count(MarketData.id)))).scalar_one())
+
+
+async def closes_at(
+    session: AsyncSession, coin_id: int, opens: Sequence[datetime]
+) -> dict[datetime, float]:
+    """Close prices of the stored candles that opened at ``opens`` (absent ones omitted)."""
+    found: dict[datetime, float] = {}
+    for chunk in _chunks(sorted(set(opens)), INSERT_CHUNK_ROWS):
+        statement = select(MarketData.timestamp, MarketData.close_price).where(
+            MarketData.cryptocurrency_id == coin_id,
+            MarketData.timestamp.in_(chunk),
+        )
+        for stamp, close in (await session.execute(statement)).all():
+            found[_aware(stamp)] = close
+    return found

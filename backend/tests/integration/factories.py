@@ -51,6 +51,7 @@ async def make_prediction(session: AsyncSession, coin: Cryptocurrency, **fields:
         "confidence_score": 0.5,
         "model_name": "random_walk",
         "model_version": "1",
+        "horizon": "1h",
         "features_used": {"inputs": ["close"]},
     }
     values.update(fields)

@@ -91,7 +91,7 @@ async def _facts(url: str) -> dict[str, Any]:
 async def test_upgrade_downgrade_upgrade(scratch_url: str) -> None:
     await asyncio.to_thread(upgrade_database, scratch_url)
     facts = await _facts(scratch_url)
-    assert facts["tables"] == {"cryptocurrencies", "market_data", "predictions"}
+    assert facts["tables"] == {"cryptocurrencies", "market_data", "predictions", "backtests"}
     assert facts["diff"] == [], "migrations and models disagree"
     for table, names in SPEC_INDEXES.items():
         assert names <= facts["indexes"][table]
@@ -107,3 +107,27 @@ async def test_upgrade_downgrade_upgrade(scratch_url: str) -> None:
 
 async def test_suite_schema_has_no_autogenerate_diff(migrated_url: str) -> None:
     assert (await _facts(migrated_url))["diff"] == []
+
+
+async def test_forecast_revision_keeps_existing_predictions(scratch_url: str) -> None:
+    """0002 adds a NOT NULL horizon: a prediction written under 0001 must survive it."""
+    await asyncio.to_thread(_alembic, scratch_url, "upgrade", "0001")
+    engine = create_engine(scratch_url, pool_size=1)
+    insert_coin = (
+        "INSERT INTO cryptocurrencies (symbol, name, is_active, created_at, updated_at) "
+        "VALUES ('BTC', 'Bitcoin', true, '2026-01-01', '2026-01-01')"
+    )
+    insert_prediction = (
+        "INSERT INTO predictions (cryptocurrency_id, prediction_timestamp, target_timestamp, "
+        "predicted_price, model_name, model_version, created_at) "
+        "VALUES (1, '2026-01-01 00:00', '2026-01-01 01:00', 100.0, 'random_walk', '1', "
+        "'2026-01-01')"
+    )
+    async with engine.begin() as connection:
+        await connection.execute(text(insert_coin))
+        await connection.execute(text(insert_prediction))
+    await asyncio.to_thread(_alembic, scratch_url, "upgrade", "head")
+    async with engine.connect() as connection:
+        row = (await connection.execute(text("SELECT horizon, lower_80 FROM predictions"))).one()
+    await engine.dispose()
+    assert tuple(row) == ("1h", None)

@@ -87,10 +87,17 @@ async def test_prediction_constraints(db_session: AsyncSession, fields: dict[str
     await _refused(db_session, make_prediction(db_session, coin, **fields))
 
 
+async def test_one_prediction_per_model_coin_horizon_and_target(db_session: AsyncSession) -> None:
+    coin = await make_coin(db_session)
+    await make_prediction(db_session, coin)
+    await make_prediction(db_session, coin, horizon="4h")  # another horizon is another key
+    await _refused(db_session, make_prediction(db_session, coin))
+
+
 async def test_prediction_accepts_boundaries_and_json(db_session: AsyncSession) -> None:
     coin = await make_coin(db_session)
-    for confidence in (0.0, 1.0, None):
-        await make_prediction(db_session, coin, confidence_score=confidence)
+    for model, confidence in (("a", 0.0), ("b", 1.0), ("c", None)):
+        await make_prediction(db_session, coin, model_name=model, confidence_score=confidence)
     db_session.expunge_all()
     rows = (await db_session.execute(select(Prediction))).scalars().all()
     assert sorted(r.confidence_score for r in rows if r.confidence_score is not None) == [0, 1]

@@ -28,7 +28,12 @@ def _check_names(table: Table) -> set[str]:
 
 
 def test_tables_exist() -> None:
-    assert set(Base.metadata.tables) == {"cryptocurrencies", "market_data", "predictions"}
+    assert set(Base.metadata.tables) == {
+        "cryptocurrencies",
+        "market_data",
+        "predictions",
+        "backtests",
+    }
     assert Cryptocurrency.__tablename__ == "cryptocurrencies"
     assert MarketData.__tablename__ == "market_data"
     assert Prediction.__tablename__ == "predictions"

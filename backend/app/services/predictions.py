@@ -1,0 +1,320 @@
+"""Predictions: run models on the latest closed candles, store them, read the ledger back.
+
+The CPU work (fitting) runs in a worker thread so the event loop keeps serving requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.cache import CacheManager, CacheTTL, cache_key
+from app.database import after_commit
+from app.errors import invalid_field
+from app.forecasting import BASELINE, DEFAULT_MODELS, Forecaster, get_model, model_names
+from app.forecasting.confidence import hit_probability
+from app.market import Horizon
+from app.models import Backtest, Prediction
+from app.repositories import backtests, predictions
+from app.repositories.predictions import PredictionFilter
+from app.schemas.coins import CoinOut
+from app.schemas.predictions import (
+    LatestPredictions,
+    PredictionOut,
+    PredictionPage,
+    PredictionRequest,
+    PredictionRun,
+    SkippedForecast,
+)
+from app.services import coins
+from app.services.price_series import PriceSeries, horizon_steps, load_series
+
+# Every model fits on at most this many of the newest candles (about 83 days of hours).
+TRAIN_CANDLES = 2000
+# The band `confidence_score` refers to, per horizon: roughly one typical move of BTC, so
+# the score says something (a 20% band around a 1-hour forecast would always be hit).
+TOLERANCE = {Horizon.H1: 0.005, Horizon.H4: 0.01, Horizon.H24: 0.02, Horizon.D7: 0.05}
+LEVELS = (80, 95)
+
+
+def latest_key(symbol: str) -> str:
+    return cache_key(symbol.upper(), "predictions", "latest")
+
+
+def resolve_models(names: Sequence[str] | None, field_name: str = "body.models") -> list[str]:
+    """The requested models (default set when none), each checked against the registry."""
+    if names is None:
+        return list(DEFAULT_MODELS)
+    known = set(model_names())
+    for index, name in enumerate(names):
+        if name not in known:
+            raise invalid_field(
+                f"{field_name}[{index}]",
+                f"unknown model; available: {', '.join(sorted(known))}",
+            )
+    return list(dict.fromkeys(names))
+
+
+# ---------------------------------------------------------------- computing
+
+
+@dataclass(frozen=True, slots=True)
+class ModelForecast:
+    model: str
+    code_version: str
+    features: tuple[str, ...]
+    training_size: int
+    predicted: float
+    lower: dict[int, float]
+    upper: dict[int, float]
+    sigma: float  # log-price spread at the target step
+
+
+@dataclass
+class ForecastBatch:
+    made: list[ModelForecast] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def _forecast_one(model: Forecaster, closes: np.ndarray, steps: int) -> ModelForecast:
+    forecast = model.fit(closes).predict(steps, LEVELS)
+    return ModelForecast(
+        model=model.name,
+        code_version=model.code_version,
+        features=tuple(model.feature_names),
+        training_size=model.training_size,
+        predicted=float(forecast.mean[-1]),
+        lower={level: float(forecast.lower[level][-1]) for level in LEVELS},
+        upper={level: float(forecast.upper[level][-1]) for level in LEVELS},
+        sigma=float(forecast.sigma[-1]),
+    )
+
+
+def forecast_models(closes: np.ndarray, steps: int, models: Sequence[str]) -> ForecastBatch:
+    """Fit each model on ``closes`` and forecast ``steps`` ahead; failures are collected.
+
+    A model that cannot fit this series (too short, degenerate) must not stop the others.
+    """
+    batch = ForecastBatch()
+    for name in models:
+        model = get_model(name, max_train=TRAIN_CANDLES)
+        try:
+            batch.made.append(_forecast_one(model, closes, steps))
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
+            batch.failed[name] = str(error) or type(error).__name__
+    return batch
+
+
+# ---------------------------------------------------------------- storing
+
+
+def _version(made: ModelForecast, series: PriceSeries) -> str:
+    last_open = series.opens[-1]
+    return f"{made.code_version}.{last_open:%Y%m%d%H%M}.{made.training_size}"
+
+
+def _features(
+    made: ModelForecast,
+    series: PriceSeries,
+    tolerance: float,
+    scale: float,
+    backtest_id: str | None,
+) -> dict[str, Any]:
+    first = series.opens[-made.training_size]
+    return {
+        "inputs": list(made.features),
+        "series": {
+            "field": "close",
+            "timeframe": series.timeframe.value,
+            "first_open": first.isoformat(),
+            "last_open": series.opens[-1].isoformat(),
+            "observations": made.training_size,
+            "bridged": series.filled,
+        },
+        "confidence": {
+            "tolerance": tolerance,
+            "sigma": made.sigma,
+            "sigma_scale": scale,
+            "calibrated_by_backtest": backtest_id,
+        },
+    }
+
+
+def _row(
+    coin: CoinOut,
+    horizon: Horizon,
+    series: PriceSeries,
+    made: ModelForecast,
+    calibration: Backtest | None,
+) -> dict[str, Any]:
+    scale = sigma_scale(calibration, made.model)
+    tolerance = TOLERANCE[horizon]
+    confidence = float(hit_probability(made.sigma, tolerance, scale))
+    return {
+        "cryptocurrency_id": coin.id,
+        "prediction_timestamp": series.origin,
+        "target_timestamp": series.origin + horizon.delta,
+        "predicted_price": made.predicted,
+        "confidence_score": min(max(confidence, 0.0), 1.0),
+        "model_name": made.model,
+        "model_version": _version(made, series),
+        "horizon": horizon.value,
+        "features_used": _features(
+            made, series, tolerance, scale, calibration.id if calibration else None
+        ),
+        "lower_80": made.lower[80],
+        "upper_80": made.upper[80],
+        "lower_95": made.lower[95],
+        "upper_95": made.upper[95],
+        "created_at": datetime.now(UTC),
+    }
+
+
+def sigma_scale(calibration: Backtest | None, model: str) -> float:
+    """The spread correction a finished backtest measured for ``model``, else 1."""
+    if calibration is None or calibration.result is None:
+        return 1.0
+    entry = calibration.result.get("models", {}).get(model, {})
+    scale = entry.get("sigma_scale") if isinstance(entry, dict) else None
+    return float(scale) if isinstance(scale, int | float) else 1.0
+
+
+def champion_of(calibration: Backtest | None) -> str:
+    if calibration is None or calibration.result is None:
+        return BASELINE
+    return str(calibration.result.get("champion", BASELINE))
+
+
+def to_out(row: Prediction, symbol: str) -> PredictionOut:
+    features = row.features_used if isinstance(row.features_used, dict) else {}
+    confidence = features.get("confidence", {})
+    tolerance = confidence.get("tolerance") if isinstance(confidence, dict) else None
+    return PredictionOut(
+        id=row.id,
+        symbol=symbol,
+        model_name=row.model_name,
+        model_version=row.model_version,
+        horizon=Horizon(row.horizon),
+        prediction_timestamp=row.prediction_timestamp,
+        target_timestamp=row.target_timestamp,
+        predicted_price=row.predicted_price,
+        lower_80=row.lower_80,
+        upper_80=row.upper_80,
+        lower_95=row.lower_95,
+        upper_95=row.upper_95,
+        confidence_score=row.confidence_score,
+        confidence_tolerance=tolerance,
+        features_used=row.features_used,
+        actual_price=row.actual_price,
+        error=row.error,
+        evaluated_at=row.evaluated_at,
+        status="evaluated" if row.actual_price is not None else "pending",
+    )
+
+
+@dataclass
+class _CoinRun:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    champion: dict[str, str] = field(default_factory=dict)
+    skipped: list[SkippedForecast] = field(default_factory=list)
+
+
+async def _run_coin(
+    session: AsyncSession,
+    cache: CacheManager,
+    coin: CoinOut,
+    horizons: Sequence[Horizon],
+    models: Sequence[str],
+    now: datetime,
+) -> _CoinRun:
+    run = _CoinRun()
+    series = await load_series(session, cache, coin, candles=TRAIN_CANDLES, now=now)
+    for horizon in horizons:
+        steps = horizon_steps(horizon, series, coin.symbol, "body.horizons")
+        calibration = await backtests.latest_succeeded(session, coin.id, horizon.value)
+        run.champion[horizon.value] = champion_of(calibration)
+        batch = await asyncio.to_thread(forecast_models, series.closes, steps, models)
+        run.rows += [_row(coin, horizon, series, made, calibration) for made in batch.made]
+        run.skipped += [
+            SkippedForecast(symbol=coin.symbol, horizon=horizon, model=name, reason=reason)
+            for name, reason in batch.failed.items()
+        ]
+    return run
+
+
+async def make_predictions(
+    session: AsyncSession, cache: CacheManager, request: PredictionRequest
+) -> PredictionRun:
+    models = resolve_models(request.models)
+    horizons = list(dict.fromkeys(request.horizons))
+    now = datetime.now(UTC)
+    out: list[PredictionOut] = []
+    stored = 0
+    champions: dict[str, dict[str, str]] = {}
+    skipped: list[SkippedForecast] = []
+    for symbol in dict.fromkeys(request.symbols):
+        coin = await coins.get_coin(session, cache, symbol)
+        run = await _run_coin(session, cache, coin, horizons, models, now)
+        stored += await predictions.upsert(session, run.rows)
+        out += [to_out(row, coin.symbol) for row in await predictions.by_keys(session, run.rows)]
+        champions[coin.symbol] = run.champion
+        skipped += run.skipped
+        invalidate_latest(session, cache, coin.symbol)
+    return PredictionRun(predictions=out, stored=stored, champion=champions, skipped=skipped)
+
+
+def invalidate_latest(session: AsyncSession, cache: CacheManager, symbol: str) -> None:
+    async def drop() -> None:
+        await cache.delete(latest_key(symbol))
+
+    after_commit(session, drop, key=("predictions-latest", symbol.upper()))
+
+
+# ---------------------------------------------------------------- reading
+
+
+async def list_predictions(
+    session: AsyncSession,
+    cache: CacheManager,
+    *,
+    symbol: str | None,
+    where: PredictionFilter,
+    limit: int,
+    offset: int,
+) -> PredictionPage:
+    if symbol is not None:
+        coin = await coins.get_coin(session, cache, symbol)
+        where = PredictionFilter(**{**_fields(where), "coin_id": coin.id})
+    rows, total = await predictions.page(session, where, limit=limit, offset=offset)
+    return PredictionPage(
+        items=[to_out(row, sym) for row, sym in rows], total=total, limit=limit, offset=offset
+    )
+
+
+def _fields(where: PredictionFilter) -> dict[str, Any]:
+    return {name: getattr(where, name) for name in where.__slots__}
+
+
+async def latest(session: AsyncSession, cache: CacheManager, symbol: str) -> LatestPredictions:
+    """Each model's newest forecasts per horizon, and the champion per horizon (30 min tier)."""
+    cached = await cache.get(latest_key(symbol))
+    if cached is not None:
+        return LatestPredictions.model_validate(cached)
+    coin = await coins.get_coin(session, cache, symbol)
+    rows = await predictions.latest_per_model(session, coin.id)
+    champion: dict[str, str] = {}
+    for horizon in sorted({row.horizon for row in rows}):
+        champion[horizon] = champion_of(await backtests.latest_succeeded(session, coin.id, horizon))
+    body = LatestPredictions(
+        symbol=coin.symbol,
+        champion=champion,
+        predictions=[to_out(row, coin.symbol) for row in rows],
+    )
+    await cache.set(latest_key(symbol), body.model_dump(mode="json"), CacheTTL.PREDICTION)
+    return body
