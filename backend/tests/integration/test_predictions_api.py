@@ -210,9 +210,7 @@ async def test_latest_is_cached_and_refreshed_by_new_predictions(
     assert {p["model_name"] for p in latest["predictions"]} == set(CHEAP[:2])
 
 
-async def test_scoring_fills_actuals_once(
-    api: httpx.AsyncClient, db_session: AsyncSession
-) -> None:
+async def test_scoring_fills_actuals_once(api: httpx.AsyncClient, db_session: AsyncSession) -> None:
     coin = await make_coin(db_session, symbol="BTC", name="Bitcoin")
     closes = geometric_walk(HOURS, seed=3)
     last_open = this_hour() - timedelta(hours=10)  # history ends 10 hours ago
@@ -266,7 +264,7 @@ async def test_backtest_runs_in_the_background_and_feeds_the_leaderboard(
     assert gaps == {timedelta(hours=6)}
     assert datetime.fromisoformat(result["origins"][-1]) == this_hour() - timedelta(hours=4)
 
-    board = (await api.get("/api/v1/leaderboard", params={"symbol": "BTC", "horizon": "4h"}))
+    board = await api.get("/api/v1/leaderboard", params={"symbol": "BTC", "horizon": "4h"})
     assert board.status_code == 200
     rows = board.json()["rows"]
     assert [r["rank"] for r in rows] == [1, 2]
