@@ -17,7 +17,7 @@ from app.cache import CacheManager
 from app.main import create_app
 from app.market import Candle, Timeframe
 from app.models import Prediction
-from app.repositories import market_data
+from app.repositories import cryptocurrencies, market_data
 from app.services.backtests import BacktestRunner
 from app.services.predictions import latest_key
 from tests.conftest import TransactionalDatabase, make_settings
@@ -118,6 +118,22 @@ async def test_predictions_start_at_the_last_closed_candle(
     # A wider horizon has a wider band and less chance of landing inside a wider tolerance.
     rw1, rw4 = by_key[("random_walk", "1h")], by_key[("random_walk", "4h")]
     assert rw4["upper_95"] - rw4["lower_95"] > rw1["upper_95"] - rw1["lower_95"]
+
+
+async def test_the_forming_candle_cannot_move_a_forecast(
+    api: httpx.AsyncClient, btc: np.ndarray, db_session: AsyncSession
+) -> None:
+    """No look-ahead through the service: the candle after the origin is still forming."""
+    models = ["random_walk", "random_walk_drift", "lightgbm_returns"]
+    before = (await _predict(api, models=models)).json()["predictions"]
+    coin = await cryptocurrencies.get_by_symbol(db_session, "BTC")
+    assert coin is not None
+    forming = Candle(this_hour(), 1.0, 1e6, 0.5, 1e6, 1e9)  # absurd on purpose
+    counts = await market_data.upsert_candles(db_session, coin.id, [forming], "test")
+    assert counts.updated == 1
+    after = (await _predict(api, models=models)).json()["predictions"]
+    keys = ("predicted_price", "lower_95", "upper_95", "confidence_score", "model_version")
+    assert [[p[k] for k in keys] for p in after] == [[p[k] for k in keys] for p in before]
 
 
 async def test_rerunning_does_not_duplicate_and_never_rewrites_a_scored_row(
