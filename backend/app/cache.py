@@ -281,6 +281,11 @@ class RedisBackend:
         self._pool = pool
         self._client: Redis = Redis(connection_pool=pool)
 
+    @property
+    def pool(self) -> BlockingConnectionPool:
+        """The tuned pool, shared by other Redis users (the rate limiter)."""
+        return self._pool
+
     async def get(self, key: str) -> bytes | None:
         value = await self._client.get(key)
         # str only if the URL asked for decode_responses; the interface is bytes either way.
@@ -549,7 +554,7 @@ class CacheManager:
         return await self._read_backend(key)
 
     async def _read_backend(self, key: str) -> bytes | None:
-        found, value = await self._guarded(lambda backend: backend.get(key))
+        found, value = await self.guarded(lambda backend: backend.get(key))
         if not found:
             return None
         if value is None:
@@ -582,7 +587,7 @@ class CacheManager:
         seconds = _require_positive_ttl(ttl)
         if self.near is not None:
             self.near.put(key, value, seconds)
-        stored, _ = await self._guarded(lambda backend: backend.set(key, value, seconds))
+        stored, _ = await self.guarded(lambda backend: backend.set(key, value, seconds))
         if stored:
             self.stats.sets += 1
             if broadcast:
@@ -601,7 +606,7 @@ class CacheManager:
         _require_namespaced(keys)
         if self.near is not None:
             self.near.drop(keys)
-        deleted, removed = await self._guarded(lambda backend: backend.delete(*keys))
+        deleted, removed = await self.guarded(lambda backend: backend.delete(*keys))
         if deleted:
             await self._broadcast(keys)
         return removed or 0
@@ -610,7 +615,7 @@ class CacheManager:
         backend = self._backend
         if isinstance(backend, RedisBackend):
             message = invalidation_message(self.origin, keys)
-            await self._guarded(lambda _: backend.publish(INVALIDATION_CHANNEL, message))
+            await self.guarded(lambda _: backend.publish(INVALIDATION_CHANNEL, message))
 
     async def listen_for_invalidations(self) -> None:
         """Keep this process's near copies in step with writes made by other processes.
@@ -675,8 +680,12 @@ class CacheManager:
 
     # ----------------------------------------------------------------- internals
 
-    async def _guarded(self, call: Callable[[CacheBackend], Awaitable[T]]) -> tuple[bool, T | None]:
-        """Run one backend call under the breaker and deadline: (succeeded, result)."""
+    async def guarded(self, call: Callable[[CacheBackend], Awaitable[T]]) -> tuple[bool, T | None]:
+        """Run one backend call under the breaker and deadline: (succeeded, result).
+
+        Public so that other users of the same Redis (the rate limiter) share the breaker:
+        one outage, one decision, no request waiting on a dead server twice.
+        """
         if not self.breaker.allow_request():
             self.stats.short_circuits += 1
             return False, None

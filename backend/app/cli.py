@@ -523,5 +523,111 @@ def leaderboard(
     _print_leaderboard([row.model_dump() for row in board.rows], board.champion)
 
 
+# ---------------------------------------------------------------- API keys
+
+keys_cli = typer.Typer(help="API keys for the write endpoints.", no_args_is_help=True)
+cli.add_typer(keys_cli, name="keys")
+
+
+@keys_cli.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option("--name", "-n", help="Who or what the key is for.")],
+    scope: Annotated[
+        list[str] | None,
+        typer.Option("--scope", "-s", help="read, write or admin; repeatable (default write)."),
+    ] = None,
+    expires_days: Annotated[
+        int | None, typer.Option(min=1, help="Days until the key stops working.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Create a key. It is printed once: only its hash is stored."""
+    from datetime import timedelta
+
+    from app.services.api_keys import Scope, create_key
+
+    settings = _settings()
+    try:
+        scopes = [Scope(value) for value in scope or ["write"]]
+    except ValueError:
+        _fail("--scope must be read, write or admin", 2)
+    if not 1 <= len(name.strip()) <= 100:
+        _fail("--name must be 1 to 100 characters", 2)
+    expires = timedelta(days=expires_days) if expires_days else None
+
+    async def work(database: Database, _cache: CacheManager) -> tuple[str, str, list[str]]:
+        async with database.unit_of_work() as session:
+            row, key = await create_key(session, name.strip(), scopes, expires_in=expires)
+            return row.prefix, key, list(row.scopes)
+
+    prefix, key, stored = _run_guarded(settings, work)
+    if as_json:
+        _print_json({"prefix": prefix, "key": key, "scopes": stored})
+        return
+    console.print(
+        f"key [bold]{prefix}[/bold] ({', '.join(stored)}); store it now, it is not shown again:"
+    )
+    print(key)
+
+
+@keys_cli.command("revoke")
+def keys_revoke(
+    prefix: Annotated[str, typer.Argument(help="The key's prefix (the 8 characters after cp_).")],
+) -> None:
+    """Revoke a key at once (cached verifications are dropped too)."""
+    from app.services.api_keys import revoke_key
+
+    settings = _settings()
+
+    async def work(database: Database, cache: CacheManager) -> None:
+        async with database.unit_of_work() as session:
+            await revoke_key(session, cache, prefix)
+
+    _run_guarded(settings, work)
+    console.print(f"key {prefix} revoked")
+
+
+@keys_cli.command("list")
+def keys_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Every key's prefix, name, scopes and state (never the key itself)."""
+    from app.repositories import api_keys
+
+    settings = _settings()
+
+    async def work(database: Database, _cache: CacheManager) -> list[dict[str, object]]:
+        async with database.unit_of_work() as session:
+            return [
+                {
+                    "prefix": row.prefix,
+                    "name": row.name,
+                    "scopes": list(row.scopes),
+                    "created_at": row.created_at.isoformat(),
+                    "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+                    "revoked": row.revoked_at is not None,
+                    "last_used_at": row.last_used_at.isoformat() if row.last_used_at else None,
+                }
+                for row in await api_keys.list_all(session)
+            ]
+
+    rows = _run_guarded(settings, work)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("prefix", "name", "scopes", "created", "expires", "state", "last used")
+    for row in rows:
+        table.add_row(
+            str(row["prefix"]),
+            str(row["name"]),
+            ", ".join(row["scopes"]),  # type: ignore[arg-type]
+            str(row["created_at"])[:16],
+            str(row["expires_at"] or "never")[:16],
+            "revoked" if row["revoked"] else "active",
+            str(row["last_used_at"] or "-")[:16],
+        )
+    console.print(table)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     cli(args=list(argv) if argv is not None else None, prog_name="cryptopredict")

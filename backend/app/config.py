@@ -41,6 +41,13 @@ class Settings(BaseSettings):
 
     ENVIRONMENT: str = "production"
 
+    # Writes always need an API key (X-API-Key); reads only when this is false.
+    PUBLIC_READS: bool = True
+    # Per API key (or client address without one), shared through Redis when there is one.
+    RATE_LIMIT_ENABLED: bool = True
+    RATE_LIMIT_READS: str = "600/minute"
+    RATE_LIMIT_WRITES: str = "60/minute"
+
     # CoinGecko, for `cryptopredict backfill`: "public" needs no key; "demo" and "pro" do.
     COINGECKO_PLAN: Literal["public", "demo", "pro"] = "public"
     COINGECKO_API_KEY: str = ""
@@ -76,6 +83,17 @@ class Settings(BaseSettings):
     def _check_redis_url(cls, value: str) -> str:
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("RATE_LIMIT_READS", "RATE_LIMIT_WRITES")
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError("must read like 600/minute or 10/second") from None
         return value
 
     @model_validator(mode="after")

@@ -1,6 +1,8 @@
 """Error classes and the handlers that render them as RFC 9457 problem documents.
 
     AppError                  base: carries an HTTP status and a problem ``type`` slug
+    ├── Unauthorized          401: no API key, or one that is unknown, revoked or expired
+    ├── Forbidden             403: the key lacks the scope the operation needs
     ├── NotFoundError         404: a named resource does not exist
     ├── ConflictError         409: the request contradicts stored state
     ├── InvalidInputError     422: the body or query is wrong; ``errors`` point at fields
@@ -40,6 +42,18 @@ class AppError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.errors = list(errors or [])
+
+
+class Unauthorized(AppError):
+    status_code = 401
+    slug = "unauthorized"
+    title = "Unauthorized"
+
+
+class Forbidden(AppError):
+    status_code = 403
+    slug = "forbidden"
+    title = "Forbidden"
 
 
 class NotFoundError(AppError):
@@ -119,8 +133,10 @@ def describe_validation_errors(raw: Sequence[Any]) -> list[dict[str, Any]]:
 
 async def _app_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AppError)
+    # RFC 9110: a 401 says how to authenticate.
+    headers = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'} if exc.status_code == 401 else None
     return problem_response(
-        exc.status_code, exc.title, exc.detail, slug=exc.slug, errors=exc.errors
+        exc.status_code, exc.title, exc.detail, slug=exc.slug, errors=exc.errors, headers=headers
     )
 
 

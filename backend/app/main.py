@@ -19,6 +19,7 @@ from app.config import SERVICE_NAME, Settings, get_settings
 from app.database import Database
 from app.errors import install_error_handlers
 from app.logging import configure_logging
+from app.rate_limit import RateLimiter, RateLimitMiddleware
 from app.services.backtests import BacktestRunner
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,11 @@ def create_app(
         cache.configure(settings.REDIS_URL or None, settings.REDIS_MAX_CONNECTIONS)
     app.state.cache = cache
     app.state.backtests = BacktestRunner(app.state.database, cache)
+    # Middleware added last runs first: CORS wraps the rate limiter, so a 429 carries CORS
+    # headers and the browser can read it.
+    if settings.RATE_LIMIT_ENABLED:
+        limiter = RateLimiter(cache, settings.RATE_LIMIT_READS, settings.RATE_LIMIT_WRITES)
+        app.add_middleware(RateLimitMiddleware, limiter=limiter)
     if settings.CORS_ORIGINS:
         app.add_middleware(
             CORSMiddleware,

@@ -166,15 +166,32 @@ class TransactionalDatabase(Database):
         """The engine belongs to the test session, not to the app."""
 
 
+async def make_api_key(session: AsyncSession, *scopes: str) -> str:
+    """A stored API key (default scope: write) for requests that change data."""
+    from app.services.api_keys import Scope, create_key
+
+    _row, key = await create_key(session, "tests", [Scope(s) for s in scopes or ("write",)])
+    return key
+
+
+@pytest.fixture
+async def write_key(db_session: AsyncSession) -> str:
+    return await make_api_key(db_session, "write")
+
+
 @pytest.fixture
 async def client(
-    engine: AsyncEngine, db_session: AsyncSession, cache: CacheManager
+    engine: AsyncEngine, db_session: AsyncSession, cache: CacheManager, write_key: str
 ) -> AsyncIterator[httpx.AsyncClient]:
+    """The app inside the test's transaction; requests carry a write-scope API key."""
     app = create_app(
         make_settings(), database=TransactionalDatabase(engine, db_session), cache=cache
     )
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+    headers = {"X-API-Key": write_key}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", headers=headers
+    ) as http:
         yield http
 
 

@@ -6,11 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, status
 
-from app.api.deps import CacheDep, SessionDep
+from app.api.deps import AUTH_RESPONSES, CacheDep, ReadAccess, SessionDep, WriteAccess
 from app.schemas.coins import CoinCreate, CoinOut, CoinPage, CoinUpdate
 from app.services import coins
 
-router = APIRouter(prefix="/api/v1/cryptocurrencies", tags=["cryptocurrencies"])
+router = APIRouter(
+    prefix="/api/v1/cryptocurrencies", tags=["cryptocurrencies"], dependencies=[ReadAccess]
+)
 
 SymbolPath = Annotated[
     str,
@@ -40,7 +42,8 @@ async def list_cryptocurrencies(
     "",
     response_model=CoinOut,
     status_code=status.HTTP_201_CREATED,
-    responses={409: {"description": "The symbol is taken."}, **PROBLEM},
+    responses={409: {"description": "The symbol is taken."}, **PROBLEM, **AUTH_RESPONSES},
+    dependencies=[WriteAccess],
 )
 async def create_cryptocurrency(body: CoinCreate, session: SessionDep, cache: CacheDep) -> CoinOut:
     return await coins.create_coin(session, cache, body)
@@ -51,7 +54,12 @@ async def get_cryptocurrency(symbol: SymbolPath, session: SessionDep, cache: Cac
     return await coins.get_coin(session, cache, symbol)
 
 
-@router.patch("/{symbol}", response_model=CoinOut, responses=PROBLEM)
+@router.patch(
+    "/{symbol}",
+    response_model=CoinOut,
+    responses={**PROBLEM, **AUTH_RESPONSES},
+    dependencies=[WriteAccess],
+)
 async def update_cryptocurrency(
     symbol: SymbolPath, body: CoinUpdate, session: SessionDep, cache: CacheDep
 ) -> CoinOut:

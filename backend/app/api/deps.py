@@ -6,15 +6,17 @@ cost more than the whole cached request.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cache import CacheManager
 from app.config import Settings
 from app.database import Database
+from app.services.api_keys import Principal, Scope, authenticate
 
 
 async def get_database(request: Request) -> Database:
@@ -51,3 +53,44 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 CacheDep = Annotated[CacheManager, Depends(get_cache)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+# ---------------------------------------------------------------- authentication
+
+# Declared through FastAPI's security helper so the OpenAPI schema documents the header.
+api_key_header = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    description="An API key made with `cryptopredict keys create`.",
+)
+
+
+def requires(scope: Scope) -> Callable[..., Awaitable[Principal | None]]:
+    """A dependency that lets the request through only with a key allowed to do ``scope``.
+
+    Reads are public unless ``PUBLIC_READS`` is false; a key that is sent is checked anyway,
+    so a wrong key is reported rather than ignored.
+    """
+
+    async def check(
+        request: Request, key: Annotated[str | None, Depends(api_key_header)]
+    ) -> Principal | None:
+        settings: Settings = request.app.state.settings
+        if scope is Scope.READ and key is None and settings.PUBLIC_READS:
+            return None
+        database, cache = services_of(request)
+        principal = await authenticate(database, cache, key, scope)
+        request.state.principal = principal
+        return principal
+
+    return check
+
+
+ReadAccess = Depends(requires(Scope.READ))
+WriteAccess = Depends(requires(Scope.WRITE))
+AdminAccess = Depends(requires(Scope.ADMIN))
+# Documented on every route that takes a key.
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No API key, or an unknown, revoked or expired one."},
+    403: {"description": "The API key lacks the scope this operation needs."},
+}

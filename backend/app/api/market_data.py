@@ -10,7 +10,14 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app.api import candle_query
 from app.api.cryptocurrencies import PROBLEM, SymbolPath
-from app.api.deps import CacheDep, SessionDep, services_of
+from app.api.deps import (
+    AUTH_RESPONSES,
+    CacheDep,
+    ReadAccess,
+    SessionDep,
+    WriteAccess,
+    services_of,
+)
 from app.errors import (
     AppError,
     InvalidInputError,
@@ -33,7 +40,9 @@ from app.services import coins
 from app.services import market_data as service
 
 # Routes are matched in the order they are declared: the hottest reads come first.
-router = APIRouter(prefix="/api/v1/cryptocurrencies", tags=["market data"])
+router = APIRouter(
+    prefix="/api/v1/cryptocurrencies", tags=["market data"], dependencies=[ReadAccess]
+)
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 MAX_ROWS = 100_000
@@ -207,8 +216,9 @@ async def get_coverage(symbol: SymbolPath, session: SessionDep, cache: CacheDep)
 @router.post(
     "/{symbol}/ohlcv",
     response_model=IngestResult,
-    responses=INGEST_RESPONSES,
+    responses={**INGEST_RESPONSES, **AUTH_RESPONSES},
     openapi_extra={"requestBody": INGEST_BODY},
+    dependencies=[WriteAccess],
 )
 async def ingest_candles(
     symbol: SymbolPath,

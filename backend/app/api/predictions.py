@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, status
 
-from app.api.deps import CacheDep, SessionDep
+from app.api.deps import AUTH_RESPONSES, CacheDep, ReadAccess, SessionDep, WriteAccess
 from app.database import after_commit
 from app.errors import invalid_field
 from app.forecasting import BASELINE, DEFAULT_MODELS, get_model, model_names
@@ -27,7 +27,7 @@ from app.schemas.predictions import (
 from app.services import backtests, predictions, scoring
 from app.services.backtests import BacktestRunner
 
-router = APIRouter(prefix="/api/v1", tags=["predictions"])
+router = APIRouter(prefix="/api/v1", tags=["predictions"], dependencies=[ReadAccess])
 
 SymbolQuery = Annotated[
     str, Query(pattern=r"^[A-Za-z0-9]{1,10}$", description="Trading symbol, any case.")
@@ -56,7 +56,12 @@ async def list_models() -> list[ModelInfo]:
     return infos
 
 
-@router.post("/predictions", response_model=PredictionRun, responses=PROBLEMS)
+@router.post(
+    "/predictions",
+    response_model=PredictionRun,
+    responses={**PROBLEMS, **AUTH_RESPONSES},
+    dependencies=[WriteAccess],
+)
 async def create_predictions(
     body: PredictionRequest, session: SessionDep, cache: CacheDep
 ) -> PredictionRun:
@@ -113,7 +118,12 @@ async def latest_predictions(
     return await predictions.latest(session, cache, symbol)
 
 
-@router.post("/predictions/score", response_model=ScoreReport)
+@router.post(
+    "/predictions/score",
+    response_model=ScoreReport,
+    responses=AUTH_RESPONSES,
+    dependencies=[WriteAccess],
+)
 async def score_predictions(session: SessionDep, cache: CacheDep) -> ScoreReport:
     """Fill actual price and error for every forecast whose target candle is stored."""
     return await scoring.score_due(session, cache)
@@ -123,8 +133,9 @@ async def score_predictions(session: SessionDep, cache: CacheDep) -> ScoreReport
     "/backtests",
     response_model=BacktestOut,
     status_code=status.HTTP_202_ACCEPTED,
-    responses=PROBLEMS,
+    responses={**PROBLEMS, **AUTH_RESPONSES},
     tags=["backtests"],
+    dependencies=[WriteAccess],
 )
 async def start_backtest(
     body: BacktestRequest, request: Request, session: SessionDep, cache: CacheDep

@@ -17,7 +17,7 @@ from tests.integration.factories import make_coin
 
 @pytest.fixture
 async def dead_cache_client(
-    engine: AsyncEngine, db_session: AsyncSession
+    engine: AsyncEngine, db_session: AsyncSession, write_key: str
 ) -> AsyncIterator[httpx.AsyncClient]:
     cache = CacheManager()
     cache.configure(f"redis://127.0.0.1:{free_port()}/0")
@@ -25,7 +25,9 @@ async def dead_cache_client(
         make_settings(), database=TransactionalDatabase(engine, db_session), cache=cache
     )
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://test"
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://test",
+        headers={"X-API-Key": write_key},
     ) as http:
         yield http
     await cache.close()

@@ -91,7 +91,13 @@ async def _facts(url: str) -> dict[str, Any]:
 async def test_upgrade_downgrade_upgrade(scratch_url: str) -> None:
     await asyncio.to_thread(upgrade_database, scratch_url)
     facts = await _facts(scratch_url)
-    assert facts["tables"] == {"cryptocurrencies", "market_data", "predictions", "backtests"}
+    assert facts["tables"] == {
+        "cryptocurrencies",
+        "market_data",
+        "predictions",
+        "backtests",
+        "api_keys",
+    }
     assert facts["diff"] == [], "migrations and models disagree"
     for table, names in SPEC_INDEXES.items():
         assert names <= facts["indexes"][table]

@@ -55,9 +55,12 @@ async def app(engine: AsyncEngine, db_session: AsyncSession, cache: CacheManager
 
 
 @pytest.fixture
-async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def api(app: FastAPI, write_key: str) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+    headers = {"X-API-Key": write_key}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", headers=headers
+    ) as http:
         yield http
 
 

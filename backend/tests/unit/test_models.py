@@ -33,6 +33,7 @@ def test_tables_exist() -> None:
         "market_data",
         "predictions",
         "backtests",
+        "api_keys",
     }
     assert Cryptocurrency.__tablename__ == "cryptocurrencies"
     assert MarketData.__tablename__ == "market_data"

@@ -1,0 +1,140 @@
+"""API keys: creation, revocation and the check behind every authenticated request.
+
+A key looks like ``cp_<prefix>_<secret>``: the 8-hex-digit prefix finds the row (and is safe
+to show and log), the whole key is compared by its SHA-256 hash. Keys are 256-bit random, so
+a slow password hash would add latency and no safety. A verified key is cached for a minute
+(revoking it drops that entry), so authentication costs no database query per request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.cache import CacheManager, cache_key
+from app.database import Database, after_commit
+from app.errors import Forbidden, NotFoundError, Unauthorized
+from app.models import ApiKey
+from app.repositories import api_keys
+
+KEY_PATTERN = re.compile(r"^cp_([0-9a-f]{8})_[A-Za-z0-9_-]{43}$")
+VERIFIED_TTL_S = 60
+
+
+class Scope(StrEnum):
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
+
+    def allows(self, needed: Scope) -> bool:
+        """admin includes write, write includes read."""
+        order = (Scope.READ, Scope.WRITE, Scope.ADMIN)
+        return order.index(self) >= order.index(needed)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the key's public prefix, its name and scopes."""
+
+    prefix: str
+    name: str
+    scopes: tuple[Scope, ...]
+
+    def allows(self, needed: Scope) -> bool:
+        return any(scope.allows(needed) for scope in self.scopes)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def verified_cache_key(prefix: str) -> str:
+    return cache_key("apikey", prefix)
+
+
+async def create_key(
+    session: AsyncSession,
+    name: str,
+    scopes: Sequence[Scope],
+    *,
+    expires_in: timedelta | None = None,
+) -> tuple[ApiKey, str]:
+    """A new key; the plain key is returned once and never stored."""
+    prefix = secrets.token_hex(4)
+    key = f"cp_{prefix}_{secrets.token_urlsafe(32)}"
+    expires_at = datetime.now(UTC) + expires_in if expires_in is not None else None
+    row = await api_keys.create(
+        session,
+        prefix=prefix,
+        key_hash=hash_key(key),
+        name=name,
+        scopes=[scope.value for scope in sorted(set(scopes))],
+        expires_at=expires_at,
+    )
+    return row, key
+
+
+async def revoke_key(session: AsyncSession, cache: CacheManager, prefix: str) -> None:
+    if not await api_keys.revoke(session, prefix, datetime.now(UTC)):
+        raise NotFoundError(f"no active API key with prefix {prefix!r}")
+
+    async def forget() -> None:  # other processes drop it through the invalidation channel
+        await cache.delete(verified_cache_key(prefix))
+
+    after_commit(session, forget)
+
+
+def _usable(row: ApiKey, key: str, now: datetime) -> bool:
+    if not hmac.compare_digest(row.key_hash, hash_key(key)):
+        return False
+    if row.revoked_at is not None:
+        return False
+    return row.expires_at is None or row.expires_at > now
+
+
+async def _load(database: Database, prefix: str, key: str, now: datetime) -> dict[str, object]:
+    async with database.unit_of_work() as session:
+        row = await api_keys.by_prefix(session, prefix)
+        if row is None or not _usable(row, key, now):
+            return {"valid": False}
+        await api_keys.touch(session, row.id, now)
+        expires = row.expires_at.isoformat() if row.expires_at else None
+        return {
+            "valid": True,
+            "hash": row.key_hash,
+            "name": row.name,
+            "scopes": list(row.scopes),
+            "expires_at": expires,
+        }
+
+
+async def authenticate(
+    database: Database, cache: CacheManager, key: str | None, needed: Scope
+) -> Principal:
+    """The caller behind ``key`` if it may do ``needed``; 401 or 403 otherwise."""
+    if not key:
+        raise Unauthorized("this operation needs an API key in the X-API-Key header")
+    match = KEY_PATTERN.match(key)
+    if match is None:
+        raise Unauthorized("the X-API-Key header does not hold a valid API key")
+    prefix, now = match.group(1), datetime.now(UTC)
+    record = await cache.get(verified_cache_key(prefix))
+    if record is None or not hmac.compare_digest(str(record.get("hash", "")), hash_key(key)):
+        record = await _load(database, prefix, key, now)
+        if record["valid"]:
+            await cache.set(verified_cache_key(prefix), record, VERIFIED_TTL_S)
+    expires = record.get("expires_at")
+    if not record["valid"] or (isinstance(expires, str) and datetime.fromisoformat(expires) <= now):
+        raise Unauthorized("the API key is unknown, revoked or expired")
+    principal = Principal(prefix, str(record["name"]), tuple(Scope(s) for s in record["scopes"]))
+    if not principal.allows(needed):
+        raise Forbidden(f"this API key lacks the {needed.value!r} scope")
+    return principal
