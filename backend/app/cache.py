@@ -324,7 +324,13 @@ class RedisBackend:
         await self._client.ping()
 
     async def info(self) -> CacheInfo:
-        raw: dict[str, Any] = await self._client.info("memory", "clients", "server")
+        # One round trip for three sections (Redis >= 7); redis-py 5's stubs type the extra
+        # sections as lists, though the call takes plain names.
+        raw: dict[str, Any] = await self._client.info(
+            "memory",
+            "clients",  # type: ignore[arg-type]
+            "server",  # type: ignore[arg-type]
+        )
         return CacheInfo(
             used_memory_mb=int(raw.get("used_memory", 0)) / (1024 * 1024),
             connected_clients=int(raw.get("connected_clients", 0)),

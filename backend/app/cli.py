@@ -523,6 +523,32 @@ def leaderboard(
     _print_leaderboard([row.model_dump() for row in board.rows], board.champion)
 
 
+@cli.command()
+def worker(
+    burst: Annotated[
+        bool, typer.Option("--burst", help="Run the queued jobs, then exit (for scripts).")
+    ] = False,
+) -> None:
+    """Run an arq worker: queued jobs plus the periodic ones (scoring every 5 minutes,
+    predictions hourly). Start as many as you like, on as many machines: each periodic run
+    happens once."""
+    from arq.worker import run_worker
+
+    from app.jobs.worker import worker_options
+
+    settings = _settings()
+    if not settings.REDIS_URL:
+        _fail(
+            "the worker needs REDIS_URL (the queue lives in Redis); without Redis, "
+            "`cryptopredict serve` runs the periodic jobs in-process",
+            2,
+        )
+    from app.logging import configure_logging
+
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
+    run_worker(worker_options(settings), burst=burst)
+
+
 # ---------------------------------------------------------------- API keys
 
 keys_cli = typer.Typer(help="API keys for the write endpoints.", no_args_is_help=True)

@@ -36,10 +36,17 @@ class Settings(BaseSettings):
 
     DEBUG: bool = False
     LOG_LEVEL: LogLevel = "INFO"
+    # JSON lines for log collectors; "text" reads better in a terminal.
+    LOG_FORMAT: Literal["json", "text"] = "json"
     SECRET_KEY: str = ""
     CORS_ORIGINS: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     ENVIRONMENT: str = "production"
+
+    # Without Redis the API process runs the periodic jobs itself (with Redis: the workers).
+    JOBS_ENABLED: bool = True
+    # Coins whose gaps a periodic job fills from CoinGecko, comma-separated; empty = none.
+    JOBS_BACKFILL_SYMBOLS: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Writes always need an API key (X-API-Key); reads only when this is false.
     PUBLIC_READS: bool = True
@@ -56,6 +63,13 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("JOBS_BACKFILL_SYMBOLS", mode="before")
+    @classmethod
+    def _split_symbols(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().upper() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("CORS_ORIGINS", mode="before")
     @classmethod

@@ -43,9 +43,29 @@ def _parse(url: str) -> URL:
     return parsed.set(drivername=backend)
 
 
+SSL_MODES = frozenset({"disable", "allow", "prefer", "require", "verify-ca", "verify-full"})
+
+
+def _asyncpg_tls(parsed: URL) -> URL:
+    """libpq's ``sslmode`` (what every PostgreSQL guide writes) as asyncpg's ``ssl``.
+
+    asyncpg takes the same mode names under another key; passed through unchanged, sslmode
+    would reach asyncpg.connect() as an unknown argument. Certificates come from the usual
+    PGSSLROOTCERT / PGSSLCERT / PGSSLKEY variables, which asyncpg reads itself.
+    """
+    mode = parsed.query.get("sslmode")
+    if mode is None:
+        return parsed
+    if not isinstance(mode, str) or mode not in SSL_MODES:
+        raise ValueError(f"sslmode must be one of {', '.join(sorted(SSL_MODES))}")
+    return parsed.difference_update_query(["sslmode"]).update_query_dict({"ssl": mode})
+
+
 def normalize_database_url(url: str) -> URL:
     """The async form of ``url``: asyncpg for PostgreSQL, aiosqlite for SQLite."""
     parsed = _parse(url)
+    if parsed.drivername == "postgresql":
+        parsed = _asyncpg_tls(parsed)
     return parsed.set(drivername=ASYNC_DRIVERS[parsed.drivername])
 
 

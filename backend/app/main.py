@@ -13,12 +13,19 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__
-from app.api import cryptocurrencies, health, market_data, predictions
+from app.api import cryptocurrencies, dashboard, health, jobs, market_data, predictions
+from app.api import metrics as metrics_api
 from app.cache import CacheManager, cache_manager
 from app.config import SERVICE_NAME, Settings, get_settings
 from app.database import Database
 from app.errors import install_error_handlers
+from app.jobs.local import LocalQueue, LocalScheduler
+from app.jobs.records import JobQueue
+from app.jobs.schedule import periodic_jobs
+from app.jobs.tasks import JobContext
+from app.jobs.worker import RedisQueue
 from app.logging import configure_logging
+from app.observability import Metrics, RequestContextMiddleware, StateCollector
 from app.rate_limit import RateLimiter, RateLimitMiddleware
 from app.services.backtests import BacktestRunner
 
@@ -38,7 +45,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     runner: BacktestRunner = app.state.backtests
     listener = asyncio.create_task(cache.listen_for_invalidations())
     sweeper = asyncio.create_task(_fail_abandoned(runner))
+    scheduler = _start_local_schedule(app)
     yield
+    if scheduler is not None:
+        scheduler.cancel()
+    await app.state.jobs.close()
     sweeper.cancel()
     await runner.close()
     listener.cancel()
@@ -46,6 +57,22 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await listener
     await cache.close()
     await app.state.database.dispose()
+
+
+def _start_local_schedule(app: FastAPI) -> asyncio.Task[None] | None:
+    """Without Redis there are no workers: this process runs the periodic jobs itself."""
+    settings: Settings = app.state.settings
+    queue = app.state.jobs
+    if not isinstance(queue, LocalQueue) or not settings.JOBS_ENABLED:
+        return None
+    scheduler = LocalScheduler(queue, periodic_jobs(settings))
+    return asyncio.create_task(scheduler.run())
+
+
+def _job_queue(settings: Settings, database: Database, cache: CacheManager) -> JobQueue:
+    if settings.REDIS_URL:
+        return RedisQueue(settings.REDIS_URL)
+    return LocalQueue(JobContext(database, cache, settings))
 
 
 async def _fail_abandoned(runner: BacktestRunner) -> None:
@@ -62,7 +89,7 @@ def create_app(
     cache: CacheManager | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging(settings.LOG_LEVEL)
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     app = FastAPI(
         title=SERVICE_NAME,
         version=__version__,
@@ -81,6 +108,7 @@ def create_app(
         cache.configure(settings.REDIS_URL or None, settings.REDIS_MAX_CONNECTIONS)
     app.state.cache = cache
     app.state.backtests = BacktestRunner(app.state.database, cache)
+    app.state.jobs = _job_queue(settings, app.state.database, cache)
     # Middleware added last runs first: CORS wraps the rate limiter, so a 429 carries CORS
     # headers and the browser can read it.
     if settings.RATE_LIMIT_ENABLED:
@@ -93,12 +121,20 @@ def create_app(
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Content-Type", "X-API-Key", "X-Request-ID"],
         )
+    metrics = Metrics()
+    metrics.registry.register(StateCollector(app.state))
+    app.state.metrics = metrics
+    # Added last, so it runs first: every response, even a 429 or a 500, gets its id.
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
     install_error_handlers(app)
     # Routes are matched in order: the hot read endpoints go first.
     app.include_router(market_data.router)
     app.include_router(cryptocurrencies.router)
     app.include_router(predictions.router)
+    app.include_router(jobs.router)
     app.include_router(health.router)
+    app.include_router(metrics_api.router)
+    app.include_router(dashboard.router)
     return app
 
 

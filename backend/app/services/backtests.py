@@ -11,6 +11,7 @@ import asyncio
 import logging
 import math
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -277,6 +278,12 @@ class BacktestRunner:
         self._cache = cache
         self._tasks: set[asyncio.Task[None]] = set()
         self._cancel = threading.Event()
+        # Finished backtests by outcome, for the metrics endpoint.
+        self.outcomes: Counter[str] = Counter()
+
+    @property
+    def running(self) -> int:
+        return len(self._tasks)
 
     def submit(self, backtest_id: str) -> None:
         task = asyncio.create_task(self._run(backtest_id))
@@ -286,7 +293,9 @@ class BacktestRunner:
     async def _run(self, backtest_id: str) -> None:
         try:
             await execute(self._database, self._cache, backtest_id, cancel=self._cancel)
+            self.outcomes["finished"] += 1
         except Exception:  # logged, not raised: nobody awaits a background task
+            self.outcomes["crashed"] += 1
             logger.exception("backtest %s failed", backtest_id)
             async with self._database.unit_of_work() as session:
                 await backtests.finish(

@@ -86,3 +86,19 @@ async def test_keyed_hooks_run_once_with_the_last_registration(engine: AsyncEngi
             after_commit(session, hook(chunk), key=("refresh", "BTC"))
         after_commit(session, hook("other coin"), key=("refresh", "ETH"))
     assert ran == ["third", "other coin"]
+
+
+@pytest.mark.parametrize("mode", ["require", "verify-full", "disable"])
+def test_sslmode_is_handed_to_asyncpg_as_ssl(mode: str) -> None:
+    url = normalize_database_url(f"postgresql://u:p@db.example:5432/crypto?sslmode={mode}")
+    assert url.query == {"ssl": mode}
+
+
+def test_an_unknown_sslmode_is_refused_by_the_settings() -> None:
+    from app.config import SettingsError, load_settings
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DATABASE_URL", "postgresql://u@h/db?sslmode=sometimes")
+        patch.setenv("DEBUG", "true")
+        with pytest.raises(SettingsError, match="sslmode must be one of"):
+            load_settings()

@@ -1,0 +1,6 @@
+"""Scheduled and queued work: scoring, prediction runs, backfills.
+
+The job functions (`tasks`) are plain coroutines over a `JobContext`. With Redis they run on
+arq workers (`cryptopredict worker`, any number, on any machines); without Redis the API
+process runs the same functions on the same schedule itself (`local`).
+"""

@@ -1,0 +1,36 @@
+"""What a job's status looks like, whichever queue ran it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+JobStatus = Literal["queued", "deferred", "in_progress", "complete", "failed"]
+
+
+class JobRecord(BaseModel):
+    id: str
+    name: str
+    status: JobStatus
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    tries: int = Field(default=0, description="Attempts so far; transient failures are retried.")
+    enqueued_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = Field(default=None, description="Why the last attempt failed.")
+    queue: Literal["redis", "local"]
+
+
+class JobQueue(Protocol):
+    async def enqueue(
+        self, name: str, kwargs: dict[str, Any], *, job_id: str | None = None
+    ) -> JobRecord | None:
+        """The new job, or None when a job with ``job_id`` exists already."""
+        ...
+
+    async def get(self, job_id: str) -> JobRecord | None: ...
+
+    async def close(self) -> None: ...
