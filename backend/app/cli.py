@@ -537,9 +537,9 @@ def worker(
     from app.jobs.worker import worker_options
 
     settings = _settings()
-    if not settings.REDIS_URL:
+    if not settings.queue_redis_url:
         _fail(
-            "the worker needs REDIS_URL (the queue lives in Redis); without Redis, "
+            "the worker needs REDIS_URL or JOBS_REDIS_URL (the queue lives in Redis); without it, "
             "`cryptopredict serve` runs the periodic jobs in-process",
             2,
         )

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
 
     # Without Redis the API process runs the periodic jobs itself (with Redis: the workers).
     JOBS_ENABLED: bool = True
+    # The job queue's Redis; empty = REDIS_URL. A cache evicts keys under memory pressure
+    # (allkeys-lru), a queue must not: production gives the queue its own noeviction Redis.
+    JOBS_REDIS_URL: str = ""
     # Coins whose gaps a periodic job fills from CoinGecko, comma-separated; empty = none.
     JOBS_BACKFILL_SYMBOLS: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
@@ -92,7 +95,7 @@ class Settings(BaseSettings):
         normalize_database_url(value)  # raises ValueError naming the problem
         return value
 
-    @field_validator("REDIS_URL")
+    @field_validator("REDIS_URL", "JOBS_REDIS_URL")
     @classmethod
     def _check_redis_url(cls, value: str) -> str:
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
@@ -118,6 +121,10 @@ class Settings(BaseSettings):
                 "(see .env.example) or DEBUG=true for development"
             )
         return self
+
+    @property
+    def queue_redis_url(self) -> str:
+        return self.JOBS_REDIS_URL or self.REDIS_URL
 
     @property
     def uses_embedded_database(self) -> bool:

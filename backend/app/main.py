@@ -70,8 +70,8 @@ def _start_local_schedule(app: FastAPI) -> asyncio.Task[None] | None:
 
 
 def _job_queue(settings: Settings, database: Database, cache: CacheManager) -> JobQueue:
-    if settings.REDIS_URL:
-        return RedisQueue(settings.REDIS_URL)
+    if settings.queue_redis_url:
+        return RedisQueue(settings.queue_redis_url)
     return LocalQueue(JobContext(database, cache, settings))
 
 

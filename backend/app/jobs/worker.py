@@ -90,7 +90,9 @@ def worker_options(settings: Settings) -> dict[str, Any]:
     return {
         "functions": functions,
         "cron_jobs": [_cron(job) for job in periodic_jobs(settings)],
-        "redis_settings": dataclasses.replace(redis_settings(settings.REDIS_URL), conn_retries=5),
+        "redis_settings": dataclasses.replace(
+            redis_settings(settings.queue_redis_url), conn_retries=5
+        ),
         "queue_name": QUEUE,
         "on_startup": _startup,
         "on_shutdown": _shutdown,

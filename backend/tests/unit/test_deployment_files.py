@@ -54,3 +54,14 @@ def test_env_example_names_every_setting_and_loads() -> None:
     settings = Settings(_env_file=example)  # type: ignore[call-arg]
     assert settings.DEBUG is True
     assert settings.uses_embedded_database
+
+
+def test_compose_runs_workers_on_a_queue_redis_that_never_evicts() -> None:
+    services = _compose()["services"]
+    worker = services["worker"]
+    assert worker["command"] == ["cryptopredict", "worker"]
+    assert worker["environment"]["JOBS_REDIS_URL"] == "redis://queue:6379/0"
+    assert services["backend"]["environment"]["JOBS_REDIS_URL"] == "redis://queue:6379/0"
+    queue = services["queue"]["command"]
+    assert queue[queue.index("--maxmemory-policy") + 1] == "noeviction"
+    assert "queue_data" in _compose()["volumes"]
