@@ -53,6 +53,8 @@ class Settings(BaseSettings):
 
     # Writes always need an API key (X-API-Key); reads only when this is false.
     PUBLIC_READS: bool = True
+    # Larger request bodies get 413 (the ingest endpoint's own ceiling is also 16 MiB).
+    MAX_REQUEST_BYTES: int = Field(default=16 * 1024 * 1024, ge=1024, le=1024**3)
     # Per API key (or client address without one), shared through Redis when there is one.
     RATE_LIMIT_ENABLED: bool = True
     RATE_LIMIT_READS: str = "600/minute"

@@ -44,6 +44,13 @@ def _parse(url: str) -> URL:
 
 
 SSL_MODES = frozenset({"disable", "allow", "prefer", "require", "verify-ca", "verify-full"})
+# libpq's certificate parameters, and the variables asyncpg reads them from instead.
+CERTIFICATE_PARAMETERS = {
+    "sslrootcert": "PGSSLROOTCERT",
+    "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY",
+    "sslcrl": "PGSSLCRL",
+}
 
 
 def _asyncpg_tls(parsed: URL) -> URL:
@@ -51,8 +58,13 @@ def _asyncpg_tls(parsed: URL) -> URL:
 
     asyncpg takes the same mode names under another key; passed through unchanged, sslmode
     would reach asyncpg.connect() as an unknown argument. Certificates come from the usual
-    PGSSLROOTCERT / PGSSLCERT / PGSSLKEY variables, which asyncpg reads itself.
+    PGSSLROOTCERT / PGSSLCERT / PGSSLKEY variables, which asyncpg reads itself; libpq's
+    file parameters in the URL would reach asyncpg.connect() as unknown arguments (a
+    TypeError on every connection), so they are refused here, at start-up.
     """
+    for name, variable in CERTIFICATE_PARAMETERS.items():
+        if name in parsed.query:
+            raise ValueError(f"{name} in the URL is not supported; set {variable} instead")
     mode = parsed.query.get("sslmode")
     if mode is None:
         return parsed

@@ -19,6 +19,7 @@ from app.cache import CacheManager, cache_manager
 from app.config import SERVICE_NAME, Settings, get_settings
 from app.database import Database
 from app.errors import install_error_handlers
+from app.http_limits import BodyLimitMiddleware
 from app.jobs.local import LocalQueue, LocalScheduler
 from app.jobs.records import JobQueue
 from app.jobs.schedule import periodic_jobs
@@ -121,6 +122,7 @@ def create_app(
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Content-Type", "X-API-Key", "X-Request-ID"],
         )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.MAX_REQUEST_BYTES)
     metrics = Metrics()
     metrics.registry.register(StateCollector(app.state))
     app.state.metrics = metrics

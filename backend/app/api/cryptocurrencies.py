@@ -6,7 +6,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, status
 
-from app.api.deps import AUTH_RESPONSES, CacheDep, ReadAccess, SessionDep, WriteAccess
+from app.api.deps import (
+    AUTH_RESPONSES,
+    BODY_RESPONSES,
+    CacheDep,
+    JsonBody,
+    ReadAccess,
+    SessionDep,
+    WriteAccess,
+)
 from app.schemas.coins import CoinCreate, CoinOut, CoinPage, CoinUpdate
 from app.services import coins
 
@@ -42,8 +50,13 @@ async def list_cryptocurrencies(
     "",
     response_model=CoinOut,
     status_code=status.HTTP_201_CREATED,
-    responses={409: {"description": "The symbol is taken."}, **PROBLEM, **AUTH_RESPONSES},
-    dependencies=[WriteAccess],
+    responses={
+        409: {"description": "The symbol is taken."},
+        **PROBLEM,
+        **AUTH_RESPONSES,
+        **BODY_RESPONSES,
+    },
+    dependencies=[WriteAccess, JsonBody],
 )
 async def create_cryptocurrency(body: CoinCreate, session: SessionDep, cache: CacheDep) -> CoinOut:
     return await coins.create_coin(session, cache, body)
@@ -57,8 +70,8 @@ async def get_cryptocurrency(symbol: SymbolPath, session: SessionDep, cache: Cac
 @router.patch(
     "/{symbol}",
     response_model=CoinOut,
-    responses={**PROBLEM, **AUTH_RESPONSES},
-    dependencies=[WriteAccess],
+    responses={**PROBLEM, **AUTH_RESPONSES, **BODY_RESPONSES},
+    dependencies=[WriteAccess, JsonBody],
 )
 async def update_cryptocurrency(
     symbol: SymbolPath, body: CoinUpdate, session: SessionDep, cache: CacheDep

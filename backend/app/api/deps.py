@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.cache import CacheManager
 from app.config import Settings
 from app.database import Database
+from app.http_limits import require_json
 from app.services.api_keys import Principal, Scope, authenticate
 
 
@@ -88,9 +89,15 @@ def requires(scope: Scope) -> Callable[..., Awaitable[Principal | None]]:
 
 ReadAccess = Depends(requires(Scope.READ))
 WriteAccess = Depends(requires(Scope.WRITE))
+JsonBody = Depends(require_json)
 AdminAccess = Depends(requires(Scope.ADMIN))
 # Documented on every route that takes a key.
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "No API key, or an unknown, revoked or expired one."},
     403: {"description": "The API key lacks the scope this operation needs."},
+}
+# Documented on every route that takes a JSON body.
+BODY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {"description": "The body is larger than MAX_REQUEST_BYTES."},
+    415: {"description": "The body is not application/json."},
 }

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.deps import AUTH_RESPONSES, ReadAccess, WriteAccess
+from app.api.deps import AUTH_RESPONSES, BODY_RESPONSES, JsonBody, ReadAccess, WriteAccess
 from app.errors import NotFoundError
 from app.jobs.records import JobQueue, JobRecord
 from app.market import Horizon
@@ -52,9 +52,10 @@ def _queue(request: Request) -> JobQueue:
     responses={
         422: {"description": "Unknown job or bad arguments."},
         **AUTH_RESPONSES,
+        **BODY_RESPONSES,
         **QUEUE_DOWN,
     },
-    dependencies=[WriteAccess],
+    dependencies=[WriteAccess, JsonBody],
 )
 async def start_job(body: JobRequest, request: Request) -> JobRecord:
     """Queue a job now (the same functions the schedule runs); poll its `id`."""

@@ -7,7 +7,15 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, status
 
-from app.api.deps import AUTH_RESPONSES, CacheDep, ReadAccess, SessionDep, WriteAccess
+from app.api.deps import (
+    AUTH_RESPONSES,
+    BODY_RESPONSES,
+    CacheDep,
+    JsonBody,
+    ReadAccess,
+    SessionDep,
+    WriteAccess,
+)
 from app.database import after_commit
 from app.errors import invalid_field
 from app.forecasting import BASELINE, DEFAULT_MODELS, get_model, model_names
@@ -59,8 +67,8 @@ async def list_models() -> list[ModelInfo]:
 @router.post(
     "/predictions",
     response_model=PredictionRun,
-    responses={**PROBLEMS, **AUTH_RESPONSES},
-    dependencies=[WriteAccess],
+    responses={**PROBLEMS, **AUTH_RESPONSES, **BODY_RESPONSES},
+    dependencies=[WriteAccess, JsonBody],
 )
 async def create_predictions(
     body: PredictionRequest, session: SessionDep, cache: CacheDep
@@ -133,9 +141,9 @@ async def score_predictions(session: SessionDep, cache: CacheDep) -> ScoreReport
     "/backtests",
     response_model=BacktestOut,
     status_code=status.HTTP_202_ACCEPTED,
-    responses={**PROBLEMS, **AUTH_RESPONSES},
+    responses={**PROBLEMS, **AUTH_RESPONSES, **BODY_RESPONSES},
     tags=["backtests"],
-    dependencies=[WriteAccess],
+    dependencies=[WriteAccess, JsonBody],
 )
 async def start_backtest(
     body: BacktestRequest, request: Request, session: SessionDep, cache: CacheDep
