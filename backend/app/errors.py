@@ -4,7 +4,8 @@
     ├── Unauthorized          401: no API key, or one that is unknown, revoked or expired
     ├── Forbidden             403: the key lacks the scope the operation needs
     ├── NotFoundError         404: a named resource does not exist
-    ├── ConflictError         409: the request contradicts stored state
+    ├── ConflictError         409: the request contradicts stored state, or stored data
+    │                              cannot serve it (too little history for a backtest)
     ├── InvalidInputError     422: the body or query is wrong; ``errors`` point at fields
     ├── PayloadTooLarge       413: the body, or its row count, is over the limit
     ├── UnsupportedMediaType  415: the body is in a format the endpoint does not read
@@ -17,9 +18,10 @@ names where the problem is (``body.candles[3].high``) and what rule failed, noth
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import fastapi.routing
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -27,6 +29,7 @@ from fastapi.responses import Response
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://cryptopredict.dev/problems/"
@@ -77,6 +80,13 @@ class InvalidInputError(AppError):
 def invalid_field(field: str, message: str) -> InvalidInputError:
     """A 422 about one field (``query.limit``, ``body.name``), phrased without its value."""
     return InvalidInputError(f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
+def conflicting_field(field: str, message: str) -> ConflictError:
+    """A 409 about a well-formed field the stored data cannot serve (a horizon finer than the
+    coin's candles, more backtest windows than its history holds): valid by the schema, so
+    not a 422, and it may succeed once more data is stored."""
+    return ConflictError(f"{field}: {message}", errors=[{"field": field, "message": message}])
 
 
 class PayloadTooLarge(AppError):
@@ -148,18 +158,64 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
     return problem_response(422, "Invalid input", detail, slug="invalid-input", errors=errors)
 
 
-async def _http_error(_request: Request, exc: Exception) -> Response:
+# What FastAPI raises, as a 400, for a JSON body it cannot even decode (not UTF-8).
+UNREADABLE_BODY = "There was an error parsing the body"
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == UNREADABLE_BODY:
+        # Invalid input like any other malformed JSON body (FastAPI answers those with 422).
+        error = invalid_field("body", "is not valid JSON in UTF-8")
+        return problem_response(
+            422, error.title, error.detail, slug=error.slug, errors=error.errors
+        )
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette lists the methods of the first route whose path matched; a path served
+        # by several routes (GET and POST /ohlcv) supports all of theirs.
+        headers["Allow"] = ", ".join(_allowed_methods(request))
     return problem_response(
-        exc.status_code, str(exc.detail), str(exc.detail), headers=exc.headers or None
+        exc.status_code, str(exc.detail), str(exc.detail), headers=headers or None
     )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    # FastAPI 0.165 keeps included routers as one route each; iter_route_contexts yields the
+    # routes inside them, as they are matched.
+    routes: Iterable[Any] = request.app.router.routes
+    expand = getattr(fastapi.routing, "iter_route_contexts", None)
+    for route in expand(routes) if expand is not None else routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
+
+
+# SQLSTATEs of a server that is there but takes no work now: 57P01 admin_shutdown, 57P02
+# crash_shutdown, 57P03 cannot_connect_now ("the database system is shutting down", "is
+# starting up", "is in recovery mode"); class 08 is connection_exception.
+UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    # SQLAlchemy's asyncpg adapter copies asyncpg's ``sqlstate`` onto the error it wraps.
+    for error in (exc, getattr(exc, "orig", None)):
+        code = getattr(error, "sqlstate", None)
+        if isinstance(code, str):
+            return code
+    return None
 
 
 def is_connection_failure(exc: BaseException) -> bool:
     """True for "the database is not there", false for a bad statement or constraint."""
     if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError | OSError):
         return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    code = _sqlstate(exc)
+    return code is not None and (code.startswith("08") or code in UNAVAILABLE_SQLSTATES)
 
 
 async def _database_error(request: Request, exc: Exception) -> Response:

@@ -15,6 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from app import __version__
 from app.api import cryptocurrencies, dashboard, health, jobs, market_data, predictions
 from app.api import metrics as metrics_api
+from app.api.openapi import install_openapi
 from app.cache import CacheManager, cache_manager
 from app.config import SERVICE_NAME, Settings, get_settings
 from app.database import Database
@@ -129,6 +130,7 @@ def create_app(
     # Added last, so it runs first: every response, even a 429 or a 500, gets its id.
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     install_error_handlers(app)
+    install_openapi(app, settings)
     # Routes are matched in order: the hot read endpoints go first.
     app.include_router(market_data.router)
     app.include_router(cryptocurrencies.router)

@@ -43,6 +43,21 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        # Each label set's child, looked up once: `labels()` validates and locks every time.
+        # As many entries as the metrics have children, no more.
+        self._counted: dict[tuple[str, str, int], Counter] = {}
+        self._timed: dict[tuple[str, str], Histogram] = {}
+
+    def record(self, method: str, route: str, status: int, elapsed: float) -> None:
+        counter = self._counted.get((method, route, status))
+        if counter is None:
+            counter = self.requests.labels(method, route, str(status))
+            self._counted[(method, route, status)] = counter
+        counter.inc()
+        timer = self._timed.get((method, route))
+        if timer is None:
+            timer = self._timed[(method, route)] = self.latency.labels(method, route)
+        timer.observe(elapsed)
 
 
 class StateCollector(Collector):
@@ -139,8 +154,9 @@ class RequestContextMiddleware:
 
     def _record(self, scope: Scope, status: int, elapsed: float) -> None:
         route, method = _route_template(scope), scope["method"]
-        self.metrics.requests.labels(method, route, str(status)).inc()
-        self.metrics.latency.labels(method, route).observe(elapsed)
+        self.metrics.record(method, route, status, elapsed)
+        if not logger.isEnabledFor(logging.INFO):
+            return  # LOG_LEVEL above INFO: skip building the line's fields
         logger.info(
             "%s %s %d %.1f ms",
             method,

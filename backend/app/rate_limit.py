@@ -1,10 +1,12 @@
 """Rate limits per API key or client address, shared through Redis, in memory without it.
 
-The counting is the `limits` library's sliding-window counter. With Redis every process
-shares one count per caller; when Redis is absent or its circuit breaker is open, each
-process counts on its own in memory (a caller then gets up to N times the limit across N
-processes: degraded, never blocked). Requests under `/api/` are limited; health checks,
-metrics, the docs and the dashboard's files are not.
+The counting is the `limits` library's sliding-window counter, run in Redis as one script per
+request (the library's own Redis storage takes two round trips), with the scripts of
+concurrent requests sent together (`SharedCounter`). With Redis every process shares one count
+per caller; when Redis is absent or its circuit breaker is open, each process counts on its own
+in memory (a caller then gets up to N times the limit across N processes: degraded, never
+blocked). Requests under `/api/` are limited; health checks, metrics, the docs and the
+dashboard's files are not.
 
 A caller is its API key once the key has been verified (the key check caches it), and its
 address otherwise, so sending made-up keys does not earn a fresh allowance per key.
@@ -12,14 +14,18 @@ address otherwise, so sending made-up keys does not earn a fresh allowance per k
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import hmac
 import math
 import time
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.exceptions import NoScriptError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.cache import CacheBackend, CacheManager, RedisBackend
@@ -27,6 +33,43 @@ from app.errors import problem_response
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 KEY_PREFIX = "crypto:ratelimit"  # inside the cache namespace, so flushes and scans see it
+
+# The `limits` library's sliding-window counter in one round trip. Its Redis storage takes
+# two: `hit` runs acquire_sliding_window.lua, then `get_window_stats` runs
+# sliding_window.lua to read the counts back for the headers. This is the first script
+# followed by the second one's reads, on the same keys (`<prefix>:{<key>}` for the current
+# window, `<prefix>:{<key>}/-1` for the previous one) with the same arithmetic, so processes
+# running either version share one count; and the counts read back are exactly the ones
+# this hit was judged on. TTLs are in milliseconds, as in the library's scripts.
+ACQUIRE_AND_READ = """
+local limit = tonumber(ARGV[1])
+local expiry = tonumber(ARGV[2]) * 1000
+
+local current_ttl = tonumber(redis.call('pttl', KEYS[2]))
+if current_ttl > 0 and current_ttl < expiry then
+    -- Current window expired, shift it to the previous window
+    redis.call('rename', KEYS[2], KEYS[1])
+    redis.call('set', KEYS[2], 0, 'PX', current_ttl + expiry)
+end
+
+local previous_count = tonumber(redis.call('get', KEYS[1])) or 0
+local previous_ttl = math.max(tonumber(redis.call('pttl', KEYS[1])), 0)
+local current_count = tonumber(redis.call('get', KEYS[2])) or 0
+current_ttl = math.max(tonumber(redis.call('pttl', KEYS[2])), 0)
+
+local allowed = 0
+if math.floor(previous_count * previous_ttl / expiry) + current_count + 1 <= limit then
+    allowed = 1
+    if redis.call('exists', KEYS[2]) == 1 then
+        current_count = redis.call('incrby', KEYS[2], 1)
+    else
+        redis.call('set', KEYS[2], 1, 'PX', expiry * 2)
+        current_count = 1
+    end
+    current_ttl = math.max(tonumber(redis.call('pttl', KEYS[2])), 0)
+end
+return {allowed, previous_count, previous_ttl, current_count, current_ttl}
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,46 +81,164 @@ class Decision:
     shared: bool  # counted in Redis (True) or in this process only
 
 
+def _bulk(value: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+class SharedCounter:
+    """Runs ACQUIRE_AND_READ for concurrent requests, sharing round trips to Redis.
+
+    A request's EVALSHA joins a queue; one task at a time sends everything queued as one
+    pipeline on one pooled connection and hands each request its own reply. Every hit is
+    still its own atomic script, in arrival order, so the counts and replies are what one
+    round trip per request would give; under load, one round trip carries many requests.
+    A request waits at most for the batch already on the wire, then its own; each waits
+    under its own deadline (`CacheManager.guarded`), and a failed batch fails each of its
+    requests, which the breaker counts as it counts any failed cache call.
+    """
+
+    def __init__(self, pool: BlockingConnectionPool) -> None:
+        self.pool = pool
+        digest = hashlib.sha1(ACQUIRE_AND_READ.encode(), usedforsecurity=False)
+        self.sha = digest.hexdigest().encode()  # the name Redis gives the script
+        self._queue: list[tuple[bytes, asyncio.Future[list[int]]]] = []
+        self._sender: asyncio.Task[None] | None = None
+
+    def command(self, key: str, item: RateLimitItem) -> bytes:
+        """EVALSHA in the Redis protocol: keys previous window, current window."""
+        current = key.encode()
+        return b"".join(
+            (
+                b"*7\r\n$7\r\nEVALSHA\r\n",
+                _bulk(self.sha),
+                b"$1\r\n2\r\n",
+                _bulk(current + b"/-1"),
+                _bulk(current),
+                _bulk(str(item.amount).encode()),
+                _bulk(str(item.get_expiry()).encode()),
+            )
+        )
+
+    async def run(self, command: bytes) -> list[int]:
+        loop = asyncio.get_running_loop()
+        if self._sender is not None and self._sender.get_loop() is not loop:
+            self._queue, self._sender = [], None  # another event loop's (tests): unanswerable
+        future: asyncio.Future[list[int]] = loop.create_future()
+        self._queue.append((command, future))
+        if self._sender is None or self._sender.done():
+            self._sender = loop.create_task(self._send_queued())
+        return await future
+
+    async def _send_queued(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            batch = [(command, future) for command, future in batch if not future.done()]
+            if not batch:
+                continue
+            try:
+                replies = await self._round_trip([command for command, _ in batch])
+            except NoScriptError:
+                try:  # Redis restarted or its scripts were flushed: load it, go again once
+                    await Redis(connection_pool=self.pool).script_load(ACQUIRE_AND_READ)
+                    replies = await self._round_trip([command for command, _ in batch])
+                except Exception as error:
+                    _fail(batch, error)
+                    continue
+            except Exception as error:
+                _fail(batch, error)
+                continue
+            except BaseException:
+                _fail(batch, None)
+                _fail(self._queue, None)
+                raise
+            for (_, future), reply in zip(batch, replies, strict=True):
+                if not future.done():
+                    future.set_result(reply)
+
+    async def _round_trip(self, commands: list[bytes]) -> list[list[int]]:
+        connection = await self.pool.get_connection()
+        try:
+            await connection.send_packed_command(b"".join(commands), check_health=False)
+            return [await connection.read_response() for _ in commands]
+        except BaseException:
+            # Replies may be left unread on it: never hand this connection out again as is.
+            await connection.disconnect()
+            raise
+        finally:
+            await self.pool.release(connection)
+
+
+def _fail(batch: list[tuple[bytes, asyncio.Future[list[int]]]], error: Exception | None) -> None:
+    for _, future in batch:
+        if not future.done():
+            if error is None:
+                future.cancel()
+            else:
+                future.set_exception(error)
+
+
 class RateLimiter:
     def __init__(self, cache: CacheManager, reads: str, writes: str) -> None:
         self.cache = cache
         self.reads: RateLimitItem = parse(reads)
         self.writes: RateLimitItem = parse(writes)
         self._memory = SlidingWindowCounterRateLimiter(MemoryStorage())
-        self._shared: dict[int, SlidingWindowCounterRateLimiter] = {}
+        self._shared: dict[int, SharedCounter] = {}
 
-    def _redis_limiter(self, backend: RedisBackend) -> SlidingWindowCounterRateLimiter:
-        limiter = self._shared.get(id(backend))
-        if limiter is None:
-            storage = RedisStorage(
-                "async+redis://",
-                implementation="redispy",
-                key_prefix=KEY_PREFIX,
-                connection_pool=backend.pool,  # type: ignore[arg-type]
-            )
-            limiter = self._shared[id(backend)] = SlidingWindowCounterRateLimiter(storage)
-        return limiter
+    def _counter(self, backend: RedisBackend) -> SharedCounter:
+        counter = self._shared.get(id(backend))
+        if counter is None:
+            # The cache's tuned pool: short timeouts, no retries.
+            counter = self._shared[id(backend)] = SharedCounter(backend.pool)
+        return counter
 
     async def hit(self, item: RateLimitItem, caller: str) -> Decision:
         backend = self.cache.backend
         if isinstance(backend, RedisBackend):
+            counter = self._counter(backend)
+            command = counter.command(f"{KEY_PREFIX}:{{{item.key_for(caller)}}}", item)
 
-            async def shared(_backend: CacheBackend) -> Decision:
-                return await _count(self._redis_limiter(backend), item, caller, shared=True)
+            async def shared(_backend: CacheBackend) -> list[int]:
+                return await counter.run(command)
 
-            ok, decision = await self.cache.guarded(shared)
-            if ok and decision is not None:
-                return decision
-        return await _count(self._memory, item, caller, shared=False)
+            ok, reply = await self.cache.guarded(shared)
+            if ok and reply is not None:
+                allowed, previous, previous_ttl, current, current_ttl = reply
+                return _decide(
+                    item, bool(allowed), previous, previous_ttl / 1000, current, current_ttl / 1000
+                )
+        return await _count(self._memory, item, caller)
+
+
+def _decide(
+    item: RateLimitItem,
+    allowed: bool,
+    previous_count: int,
+    previous_expires_in: float,
+    current_count: int,
+    current_expires_in: float,
+) -> Decision:
+    """Remaining and reset as `SlidingWindowCounterRateLimiter.get_window_stats` has them."""
+    expiry = item.get_expiry()
+    weighted = previous_count * previous_expires_in / expiry + current_count
+    remaining = max(0, item.amount - math.floor(weighted))
+    reset_in = 0.0
+    if previous_count or current_count:
+        reset_in = min(
+            previous_expires_in % (expiry / previous_count) if previous_count else math.inf,
+            current_expires_in % expiry if current_count else math.inf,
+        )
+    return Decision(allowed, item.amount, remaining, max(1, math.ceil(reset_in)), True)
 
 
 async def _count(
-    limiter: SlidingWindowCounterRateLimiter, item: RateLimitItem, caller: str, *, shared: bool
+    limiter: SlidingWindowCounterRateLimiter, item: RateLimitItem, caller: str
 ) -> Decision:
+    """This process's own count (no Redis, or its breaker is open)."""
     allowed = await limiter.hit(item, caller)
     stats = await limiter.get_window_stats(item, caller)
     reset_after = max(1, math.ceil(stats.reset_time - time.time()))
-    return Decision(allowed, item.amount, max(stats.remaining, 0), reset_after, shared)
+    return Decision(allowed, item.amount, max(stats.remaining, 0), reset_after, False)
 
 
 async def identify(scope: Scope, cache: CacheManager) -> str:

@@ -15,10 +15,11 @@ from typing import Any
 from starlette.datastructures import QueryParams
 
 from app.errors import InvalidInputError, invalid_field
-from app.market import QUERY_INTERVALS, Timeframe
+from app.market import EPOCH, QUERY_INTERVALS, Timeframe
 from app.services.market_data import MAX_LIMIT, CandleQuery
 
 DEFAULT_LIMIT = 500
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)  # far past any candle, far from datetime.max
 _CURSOR = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _INTERVALS = {frame.value: frame for frame in QUERY_INTERVALS}
 
@@ -34,7 +35,7 @@ PARAMETERS: list[dict[str, Any]] = [
         "name": "end",
         "in": "query",
         "required": False,
-        "description": "Exclusive ISO 8601 time; rounded up to the interval.",
+        "description": "Exclusive ISO 8601 time; rounded up to the interval; after `start`.",
         "schema": {"type": "string", "format": "date-time"},
     },
     {
@@ -55,7 +56,7 @@ PARAMETERS: list[dict[str, Any]] = [
         "name": "cursor",
         "in": "query",
         "required": False,
-        "description": "The `next_cursor` of the previous page.",
+        "description": "The `next_cursor` of the previous page, at the same interval.",
         "schema": {"type": "string", "pattern": _CURSOR.pattern, "maxLength": 64},
     },
 ]
@@ -66,6 +67,7 @@ def _invalid(name: str, message: str) -> InvalidInputError:
 
 
 def _moment(params: QueryParams, name: str) -> datetime | None:
+    """The time as sent, made aware (UTC when it names no zone), not converted yet."""
     raw = params.get(name)
     if raw is None:
         return None
@@ -75,7 +77,19 @@ def _moment(params: QueryParams, name: str) -> datetime | None:
         moment = None
     if moment is None:
         raise _invalid(name, "must be an ISO 8601 date-time")
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def stored_era(moment: datetime | None) -> datetime | None:
+    """In UTC, within EPOCH..LATEST: no candle lies outside, and every time in it can be
+    rounded to any interval (0001-01-01T00:00+05:00 is not even representable in UTC)."""
+    if moment is None:
+        return None
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:
+        return EPOCH if moment.year == datetime.min.year else LATEST
+    return min(max(utc, EPOCH), LATEST)
 
 
 def _limit(params: QueryParams) -> int:
@@ -108,10 +122,14 @@ def _cursor(params: QueryParams) -> str | None:
 
 
 def parse_candle_query(params: QueryParams) -> CandleQuery:
+    interval = _interval(params)
+    start, end = _moment(params, "start"), _moment(params, "end")
+    if start is not None and end is not None and start >= end:  # aware: compared in UTC
+        raise _invalid("end", "must be after start")
     return CandleQuery(
-        interval=_interval(params),
-        start=_moment(params, "start"),
-        end=_moment(params, "end"),
+        interval=interval,
+        start=stored_era(start),
+        end=stored_era(end),
         limit=_limit(params),
         cursor=_cursor(params),
     )

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, status
 
 from app.api.deps import (
+    API_RESPONSES,
     AUTH_RESPONSES,
     BODY_RESPONSES,
     CacheDep,
@@ -19,7 +20,10 @@ from app.schemas.coins import CoinCreate, CoinOut, CoinPage, CoinUpdate
 from app.services import coins
 
 router = APIRouter(
-    prefix="/api/v1/cryptocurrencies", tags=["cryptocurrencies"], dependencies=[ReadAccess]
+    prefix="/api/v1/cryptocurrencies",
+    tags=["cryptocurrencies"],
+    dependencies=[ReadAccess],
+    responses=API_RESPONSES,
 )
 
 SymbolPath = Annotated[

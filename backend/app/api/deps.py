@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -87,17 +87,50 @@ def requires(scope: Scope) -> Callable[..., Awaitable[Principal | None]]:
     return check
 
 
-ReadAccess = Depends(requires(Scope.READ))
-WriteAccess = Depends(requires(Scope.WRITE))
+# Declared with Security so the OpenAPI document names the scope each operation needs
+# (app.api.openapi makes the read-only ones public when PUBLIC_READS is on).
+ReadAccess = Security(requires(Scope.READ), scopes=[Scope.READ.value])
+WriteAccess = Security(requires(Scope.WRITE), scopes=[Scope.WRITE.value])
 JsonBody = Depends(require_json)
-AdminAccess = Depends(requires(Scope.ADMIN))
-# Documented on every route that takes a key.
+AdminAccess = Security(requires(Scope.ADMIN), scopes=[Scope.ADMIN.value])
+# Documented on every route under /api/ (set on the routers). Error responses are problem
+# documents: app.api.openapi gives them the `Problem` schema under application/problem+json.
+API_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {
+        "description": "An API key is needed and none was sent, or the one sent is unknown, "
+        "revoked or expired (a key that is sent is checked even where none is needed)."
+    },
+    429: {
+        "description": "Over the rate limit of this API key (or client address); retry after "
+        "`Retry-After` seconds.",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds until a request is allowed again.",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+    },
+    503: {
+        "description": "The database cannot be reached; retry after `Retry-After` seconds.",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait before retrying.",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+    },
+}
+# Documented on every route that needs the write (or admin) scope.
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "No API key, or an unknown, revoked or expired one."},
     403: {"description": "The API key lacks the scope this operation needs."},
 }
+# Every POST and PATCH: the size ceiling is checked before the route runs.
+TOO_LARGE: dict[int | str, dict[str, Any]] = {
+    413: {"description": "The body is larger than MAX_REQUEST_BYTES."},
+}
 # Documented on every route that takes a JSON body.
 BODY_RESPONSES: dict[int | str, dict[str, Any]] = {
-    413: {"description": "The body is larger than MAX_REQUEST_BYTES."},
+    **TOO_LARGE,
     415: {"description": "The body is not application/json."},
 }

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Response
+from pydantic import BaseModel
 
 from app import __version__
 from app.api.deps import CacheDep, DatabaseDep, SettingsDep
@@ -14,9 +15,10 @@ from app.schemas import health as schema
 from app.services.health import probe_cache, probe_database
 
 router = APIRouter(prefix="/health", tags=["health"])
-UNAVAILABLE: dict[int | str, dict[str, Any]] = {
-    503: {"description": "The dependency is down; the body says which."}
-}
+
+
+def _unavailable(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    return {503: {"model": model, "description": "The dependency is down; the body says which."}}
 
 
 def _now() -> datetime:
@@ -35,7 +37,9 @@ async def health() -> schema.ServiceHealth:
     )
 
 
-@router.get("/db", response_model=schema.DatabaseHealth, responses=UNAVAILABLE)
+@router.get(
+    "/db", response_model=schema.DatabaseHealth, responses=_unavailable(schema.DatabaseHealth)
+)
 async def database_health(database: DatabaseDep, response: Response) -> schema.DatabaseHealth:
     probe = await probe_database(database)
     if not probe.connected:
@@ -48,7 +52,7 @@ async def database_health(database: DatabaseDep, response: Response) -> schema.D
     )
 
 
-@router.get("/cache", response_model=schema.CacheHealth, responses=UNAVAILABLE)
+@router.get("/cache", response_model=schema.CacheHealth, responses=_unavailable(schema.CacheHealth))
 async def cache_health(cache: CacheDep, response: Response) -> schema.CacheHealth:
     probe = await probe_cache(cache)
     if not probe.connected:
@@ -64,7 +68,9 @@ async def cache_health(cache: CacheDep, response: Response) -> schema.CacheHealt
     )
 
 
-@router.get("/detailed", response_model=schema.DetailedHealth, responses=UNAVAILABLE)
+@router.get(
+    "/detailed", response_model=schema.DetailedHealth, responses=_unavailable(schema.DetailedHealth)
+)
 async def detailed_health(
     database: DatabaseDep, cache: CacheDep, settings: SettingsDep, response: Response
 ) -> schema.DetailedHealth:

@@ -7,13 +7,22 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.deps import AUTH_RESPONSES, BODY_RESPONSES, JsonBody, ReadAccess, WriteAccess
+from app.api.deps import (
+    API_RESPONSES,
+    AUTH_RESPONSES,
+    BODY_RESPONSES,
+    JsonBody,
+    ReadAccess,
+    WriteAccess,
+)
 from app.errors import NotFoundError
 from app.jobs.records import JobQueue, JobRecord
 from app.market import Horizon
 from app.schemas.coins import Symbol
 
-router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], dependencies=[ReadAccess])
+router = APIRouter(
+    prefix="/api/v1/jobs", tags=["jobs"], dependencies=[ReadAccess], responses=API_RESPONSES
+)
 
 
 class ScoreJob(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 from app.api import candle_query
 from app.api.cryptocurrencies import PROBLEM, SymbolPath
 from app.api.deps import (
+    API_RESPONSES,
     AUTH_RESPONSES,
     CacheDep,
     ReadAccess,
@@ -23,7 +24,6 @@ from app.errors import (
     InvalidInputError,
     PayloadTooLarge,
     UnsupportedMediaType,
-    invalid_field,
 )
 from app.ingestion.batch import (
     BatchRejected,
@@ -41,9 +41,15 @@ from app.services import market_data as service
 
 # Routes are matched in the order they are declared: the hottest reads come first.
 router = APIRouter(
-    prefix="/api/v1/cryptocurrencies", tags=["market data"], dependencies=[ReadAccess]
+    prefix="/api/v1/cryptocurrencies",
+    tags=["market data"],
+    dependencies=[ReadAccess],
+    responses=API_RESPONSES,
 )
 
+# The candle lengths a coin may store (BASE_TIMEFRAMES), as the schema names them.
+StoredTimeframe = Literal["1m", "5m", "15m", "30m", "1h", "4h", "1d"]
+assert set(get_args(StoredTimeframe)) == {frame.value for frame in BASE_TIMEFRAMES}
 MAX_BODY_BYTES = 16 * 1024 * 1024
 MAX_ROWS = 100_000
 JSON_TYPES = ("application/json",)
@@ -64,6 +70,7 @@ INGEST_BODY: dict[str, Any] = {
                 "properties": {
                     "candles": {
                         "type": "array",
+                        "minItems": 1,
                         "maxItems": MAX_ROWS,
                         "items": {
                             "oneOf": [
@@ -195,7 +202,10 @@ async def get_price(symbol: SymbolPath, request: Request) -> Response:
 @router.get(
     "/{symbol}/ohlcv",
     response_model=CandlePage,
-    responses=PROBLEM,
+    responses={
+        **PROBLEM,
+        409: {"description": "The interval is finer than, or no multiple of, the stored candles."},
+    },
     openapi_extra={"parameters": candle_query.PARAMETERS},
 )
 async def get_candles(symbol: SymbolPath, request: Request) -> Response:
@@ -226,7 +236,7 @@ async def ingest_candles(
     session: SessionDep,
     cache: CacheDep,
     timeframe: Annotated[
-        Timeframe | None,
+        StoredTimeframe | None,
         Query(description="Candle length of the batch; inferred from the spacing if omitted."),
     ] = None,
     source: Annotated[
@@ -237,10 +247,9 @@ async def ingest_candles(
     media_type = _media_type(request)
     if media_type not in JSON_TYPES + CSV_TYPES:
         raise UnsupportedMediaType("send application/json or text/csv")
-    if timeframe is not None and timeframe not in BASE_TIMEFRAMES:
-        raise invalid_field("query.timeframe", "must be a stored candle length, 1m to 1d")
     coin = await coins.get_coin(session, cache, symbol)
     stored = await service.stored_timeframe(session, cache, coin)
     body = await _read_body(request)
-    batch = validated_batch(media_type, body, timeframe, stored=stored, max_rows=MAX_ROWS)
+    frame = Timeframe(timeframe) if timeframe is not None else None
+    batch = validated_batch(media_type, body, frame, stored=stored, max_rows=MAX_ROWS)
     return await service.ingest(session, cache, coin, batch, source)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, status
+from pydantic import BeforeValidator
 
+from app.api.candle_query import stored_era
 from app.api.deps import (
+    API_RESPONSES,
     AUTH_RESPONSES,
     BODY_RESPONSES,
+    TOO_LARGE,
     CacheDep,
     JsonBody,
     ReadAccess,
@@ -35,14 +40,35 @@ from app.schemas.predictions import (
 from app.services import backtests, predictions, scoring
 from app.services.backtests import BacktestRunner
 
-router = APIRouter(prefix="/api/v1", tags=["predictions"], dependencies=[ReadAccess])
+router = APIRouter(
+    prefix="/api/v1", tags=["predictions"], dependencies=[ReadAccess], responses=API_RESPONSES
+)
 
+_ISO_DATE_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}")
+
+
+def _iso_only(value: object) -> object:
+    # Pydantic would also read "0.5" or "1700000000" as seconds since the epoch.
+    if isinstance(value, str) and not _ISO_DATE_TIME.match(value):
+        raise ValueError("must be an ISO 8601 date-time")
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
 SymbolQuery = Annotated[
     str, Query(pattern=r"^[A-Za-z0-9]{1,10}$", description="Trading symbol, any case.")
 ]
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No coin (or backtest) with this identifier."},
     422: {"description": "A parameter or field is invalid; `errors` names it."},
+}
+# Requests the schema allows but a coin's stored candles cannot serve.
+CANNOT_SERVE: dict[int | str, dict[str, Any]] = {
+    409: {
+        "description": "The coin's stored candles cannot serve the request: none yet, a "
+        "horizon finer than their timeframe, or (backtests) too short a history for the "
+        "windows asked for; `errors` names the field."
+    },
 }
 
 
@@ -67,7 +93,7 @@ async def list_models() -> list[ModelInfo]:
 @router.post(
     "/predictions",
     response_model=PredictionRun,
-    responses={**PROBLEMS, **AUTH_RESPONSES, **BODY_RESPONSES},
+    responses={**PROBLEMS, **CANNOT_SERVE, **AUTH_RESPONSES, **BODY_RESPONSES},
     dependencies=[WriteAccess, JsonBody],
 )
 async def create_predictions(
@@ -90,10 +116,10 @@ async def list_predictions(
     ] = None,
     horizon: Annotated[Horizon | None, Query(description="Only this horizon.")] = None,
     target_from: Annotated[
-        datetime | None, Query(description="Targets at or after this time (ISO 8601).")
+        IsoDateTime | None, Query(description="Targets at or after this time (ISO 8601).")
     ] = None,
     target_to: Annotated[
-        datetime | None, Query(description="Targets before this time (ISO 8601).")
+        IsoDateTime | None, Query(description="Targets before this time (ISO 8601).")
     ] = None,
     status_: Annotated[
         Literal["pending", "evaluated"] | None,
@@ -109,8 +135,9 @@ async def list_predictions(
     where = PredictionFilter(
         model_name=model,
         horizon=horizon.value if horizon else None,
-        target_from=target_from,
-        target_to=target_to,
+        # In UTC and clamped to years no forecast is near: 0001-01-01T00:00+05:00 has no UTC.
+        target_from=stored_era(target_from),
+        target_to=stored_era(target_to),
         evaluated=None if status_ is None else status_ == "evaluated",
     )
     return await predictions.list_predictions(
@@ -129,7 +156,7 @@ async def latest_predictions(
 @router.post(
     "/predictions/score",
     response_model=ScoreReport,
-    responses=AUTH_RESPONSES,
+    responses={**AUTH_RESPONSES, **TOO_LARGE},
     dependencies=[WriteAccess],
 )
 async def score_predictions(session: SessionDep, cache: CacheDep) -> ScoreReport:
@@ -141,7 +168,7 @@ async def score_predictions(session: SessionDep, cache: CacheDep) -> ScoreReport
     "/backtests",
     response_model=BacktestOut,
     status_code=status.HTTP_202_ACCEPTED,
-    responses={**PROBLEMS, **AUTH_RESPONSES, **BODY_RESPONSES},
+    responses={**PROBLEMS, **CANNOT_SERVE, **AUTH_RESPONSES, **BODY_RESPONSES},
     tags=["backtests"],
     dependencies=[WriteAccess, JsonBody],
 )

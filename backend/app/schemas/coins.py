@@ -5,19 +5,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
 
+# Values are taken as sent, never trimmed: what the schema refuses (" BTC") is refused, so
+# the documented pattern is the whole rule.
 Symbol = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z0-9]{1,10}$"),
+    StringConstraints(to_upper=True, pattern=r"^[A-Za-z0-9]{1,10}$"),
     Field(
         description="Trading symbol, 1-10 letters or digits; stored upper case.", examples=["BTC"]
     ),
 ]
-CoinName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# Neither end blank. Spelled out rather than \S: regex engines disagree on what \s covers
+# (Python's includes \x1c-\x1f, the Rust one pydantic uses does not).
+_EDGE = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+CoinName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=100, pattern=rf"^{_EDGE}(.*{_EDGE})?$"),
+    Field(description="Display name; no leading or trailing blanks.", examples=["Bitcoin"]),
+]
 GeckoId = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9][a-z0-9-]{0,99}$"),
+    StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,99}$"),
     Field(description="CoinGecko API id, e.g. `bitcoin`.", examples=["bitcoin"]),
 ]
 
@@ -28,7 +38,7 @@ class CoinCreate(BaseModel):
     symbol: Symbol
     name: CoinName
     coin_gecko_id: GeckoId | None = None
-    is_active: bool = True
+    is_active: StrictBool = True
 
 
 class CoinUpdate(BaseModel):
@@ -36,9 +46,11 @@ class CoinUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: CoinName | None = None
+    # Name and is_active may be left out but not cleared: null is not in their schema (the
+    # service refuses it too); coin_gecko_id may be set to null to forget it.
+    name: CoinName | SkipJsonSchema[None] = None
     coin_gecko_id: GeckoId | None = None
-    is_active: bool | None = None
+    is_active: StrictBool | SkipJsonSchema[None] = None
 
 
 class CoinOut(BaseModel):

@@ -5,15 +5,30 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from app.forecasting.registry import model_names
 from app.market import Horizon, Timeframe
 from app.schemas.coins import Symbol
+
+MODEL_NAMES = model_names()  # importing app.forecasting registered every model
+
+
+def _registered(name: str) -> str:
+    if name not in MODEL_NAMES:
+        raise ValueError(f"unknown model; available: {', '.join(MODEL_NAMES)}")
+    return name
+
 
 ModelName = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,99}$"),
-    Field(description="A registered model name, e.g. `random_walk`.", examples=["random_walk"]),
+    AfterValidator(_registered),
+    Field(
+        description="A registered model name (see `GET /api/v1/models`).",
+        examples=["random_walk"],
+        json_schema_extra={"enum": MODEL_NAMES},
+    ),
 ]
 
 CONFIDENCE_DEFINITION = (

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cache import CacheManager, CacheTTL, cache_key
 from app.database import Database, after_commit
-from app.errors import NotFoundError, invalid_field
+from app.errors import NotFoundError, conflicting_field
 from app.forecasting import BASELINE
 from app.forecasting.backtest import BacktestConfig, BacktestResult, walk_forward
 from app.market import Horizon, Timeframe
@@ -94,7 +94,7 @@ async def start(
         session, cache, coin, candles=candles_needed(request.windows, step, steps), now=now
     )
     if len(series.closes) < needed:
-        raise invalid_field(
+        raise conflicting_field(
             "body.windows",
             f"{request.windows} windows {step} candles apart need {needed} closed "
             f"{series.timeframe.value} candles in one run; {coin.symbol} has "

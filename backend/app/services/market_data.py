@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cache import CacheManager, CacheTTL, cache_key
 from app.database import Database, after_commit
-from app.errors import ConflictError, NotFoundError, invalid_field
+from app.errors import ConflictError, NotFoundError, conflicting_field, invalid_field
 from app.ingestion.batch import CandleBatch
 from app.market import QUERY_INTERVALS, Timeframe
 from app.repositories import market_data
@@ -93,8 +93,9 @@ def decode_cursor(cursor: str, interval: Timeframe) -> datetime:
 
 
 def _check_interval(interval: Timeframe, base: Timeframe) -> None:
+    # 409, not 422: the interval is a valid one, this coin's stored candles cannot build it.
     if interval.seconds < base.seconds or interval.seconds % base.seconds:
-        raise invalid_field(
+        raise conflicting_field(
             "query.interval",
             f"cannot be built from this coin's {base.value} candles; use a multiple of it",
         )
@@ -190,7 +191,9 @@ async def _query_page(
     if start is not None:
         start = interval.floor(start)
     if start is not None and end is not None and start >= end:
-        raise invalid_field("query.end", "must be after start")
+        # A cursor at or past `end`: the range is done (`end` before `start` is refused as
+        # a 422 when the query is parsed, before either is rounded or clamped).
+        return _encode_page(coin.symbol, interval, base, [], None, True)
     buckets = await market_data.candles_between(
         session,
         coin.id,

@@ -83,7 +83,14 @@ class ForecastBatch:
 
 
 def _forecast_one(model: Forecaster, closes: np.ndarray, steps: int) -> ModelForecast:
-    forecast = model.fit(closes).predict(steps, LEVELS)
+    # Prices the ingest accepts (any finite number) can be wild enough that a band or a point
+    # overflows exp(): that is a forecast the model cannot make, not an infinite price.
+    with np.errstate(over="raise"):
+        forecast = model.fit(closes).predict(steps, LEVELS)
+    ends = [forecast.mean[-1], forecast.sigma[-1]]
+    ends += [band[level][-1] for band in (forecast.lower, forecast.upper) for level in LEVELS]
+    if not np.all(np.isfinite(ends)):
+        raise ValueError("the forecast is not finite for this series")
     return ModelForecast(
         model=model.name,
         code_version=model.code_version,

@@ -15,7 +15,7 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cache import CacheManager
-from app.errors import invalid_field
+from app.errors import conflicting_field
 from app.market import Horizon, Timeframe
 from app.repositories import market_data
 from app.repositories.market_data import Bucket
@@ -49,7 +49,7 @@ def series_timeframe(base: Timeframe) -> Timeframe:
 def horizon_steps(horizon: Horizon, series: PriceSeries, symbol: str, field: str) -> int:
     steps = horizon.steps(series.timeframe)
     if steps is None:
-        raise invalid_field(
+        raise conflicting_field(
             field,
             f"{horizon.value} cannot be forecast from {symbol}'s {series.timeframe.value} candles",
         )
@@ -93,10 +93,10 @@ async def load_series(
     candles: int,
     now: datetime,
 ) -> PriceSeries:
-    """Up to ``candles`` closed candles ending at the newest one; 422 when there are none."""
+    """Up to ``candles`` closed candles ending at the newest one; 409 when there are none."""
     base = await stored_timeframe(session, cache, coin)
     if base is None:
-        raise invalid_field("symbols", f"{coin.symbol} has no stored candles to forecast from")
+        raise conflicting_field("symbols", f"{coin.symbol} has no stored candles to forecast from")
     timeframe = series_timeframe(base)
     buckets = await market_data.candles_between(
         session,

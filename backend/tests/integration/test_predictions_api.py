@@ -163,7 +163,7 @@ async def test_rerunning_does_not_duplicate_and_never_rewrites_a_scored_row(
     [
         ({"models": ["random_walk", "crystal_ball"]}, 422, "body.models[1]"),
         ({"symbols": ["BTC", "NOPE"]}, 404, None),
-        ({"symbols": ["ETH"], "horizons": ["1h"]}, 422, "body.horizons"),
+        ({"symbols": ["ETH"], "horizons": ["1h"]}, 409, "body.horizons"),
         ({"horizons": ["2h"]}, 422, None),
         ({"symbols": []}, 422, None),
     ],
@@ -306,7 +306,7 @@ async def test_backtest_requests_are_checked_before_they_are_accepted(
     too_long = await api.post(
         "/api/v1/backtests", json={"symbol": "BTC", "horizon": "24h", "windows": 400}
     )
-    assert too_long.status_code == 422
+    assert too_long.status_code == 409  # valid, but BTC's history is too short for it
     assert too_long.json()["errors"][0]["field"] == "body.windows"
     unknown = await api.get(f"/api/v1/backtests/{'0' * 32}")
     assert unknown.status_code == 404
