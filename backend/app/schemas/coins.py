@@ -17,13 +17,18 @@ Symbol = Annotated[
         description="Trading symbol, 1-10 letters or digits; stored upper case.", examples=["BTC"]
     ),
 ]
-# Neither end blank. Spelled out rather than \S: regex engines disagree on what \s covers
-# (Python's includes \x1c-\x1f, the Rust one pydantic uses does not).
+# Neither end blank, no control characters (PostgreSQL cannot store NUL in text). Spelled
+# out rather than \S: regex engines disagree on what \s covers (Python's includes
+# \x1c-\x1f, the Rust one pydantic uses does not).
 _EDGE = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+_INNER = r"[^\x00-\x1f\x7f]"
 CoinName = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=100, pattern=rf"^{_EDGE}(.*{_EDGE})?$"),
-    Field(description="Display name; no leading or trailing blanks.", examples=["Bitcoin"]),
+    StringConstraints(min_length=1, max_length=100, pattern=rf"^{_EDGE}({_INNER}*{_EDGE})?$"),
+    Field(
+        description="Display name: no control characters, no leading or trailing blanks.",
+        examples=["Bitcoin"],
+    ),
 ]
 GeckoId = Annotated[
     str,
