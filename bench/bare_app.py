@@ -24,9 +24,10 @@ from typing import Annotated
 
 import asyncpg
 import orjson
-from app.repositories.sql_time import bucket_query
 from fastapi import FastAPI, Query
 from fastapi.responses import Response
+
+from app.repositories.sql_time import bucket_query
 
 PRICE_BODY = Path(os.environ["BARE_PRICE_FILE"]).read_bytes()
 OHLCV500_BODY = Path(os.environ["BARE_OHLCV500_FILE"]).read_bytes()

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-from functools import partial
 import json
 import math
 import random
@@ -40,20 +39,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
-from app.cache import CacheManager  # noqa: E402
-from app.cli import upgrade_database  # noqa: E402
-from app.database import Database, create_engine  # noqa: E402
-from app.ingestion.batch import MAX_BATCH_ROWS, rows_from_json, validate_batch  # noqa: E402
-from app.repositories.market_data import COLUMNS  # noqa: E402
-from app.services import coins  # noqa: E402
-from app.services import market_data as service  # noqa: E402
-from app.services.imports import RowChunk, store_row_chunks  # noqa: E402
+import common
+
+from app.cache import CacheManager
+from app.cli import upgrade_database
+from app.database import Database, create_engine
+from app.ingestion.batch import MAX_BATCH_ROWS, rows_from_json, validate_batch
+from app.repositories.market_data import COLUMNS
+from app.services import coins
+from app.services import market_data as service
+from app.services.imports import RowChunk, store_row_chunks
 
 COINS = 10
 PER_COIN = 100_000

@@ -35,8 +35,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
-from app.cli import upgrade_database  # noqa: E402
+import common
+
+from app.cli import upgrade_database
 
 BENCH_DIR = Path(__file__).resolve().parent
 SEED_CANDLES = 20_000
@@ -73,7 +74,7 @@ def free_port() -> int:
 
 def http_get(url: str, timeout: float = 10.0) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback)
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
@@ -170,7 +171,8 @@ class Server:
             *UVICORN_FLAGS,
         ]
         self.command = " ".join(argv)
-        self.log_file = tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log")
+        # Closed by stop(); the server writes to it for its whole life.
+        self.log_file = tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log")  # noqa: SIM115
         self.process = subprocess.Popen(
             argv, cwd=cwd, env=env, stdout=self.log_file, stderr=subprocess.STDOUT
         )
@@ -203,6 +205,14 @@ class Server:
                 self.process.kill()
                 self.process.wait()
         self.log_file.close()
+
+
+def real_settings(extra: tuple[str, ...] | list[str] = ()) -> dict[str, str]:
+    """The real app's settings besides its database and Redis: the app's defaults, except
+    DEBUG (as in development) and a read limit no benchmark reaches (common.RATE_LIMIT_READS),
+    plus the NAME=VALUE pairs of --real-env (experiments)."""
+    settings = {"DEBUG": "true", "RATE_LIMIT_READS": common.RATE_LIMIT_READS}
+    return settings | dict(item.split("=", 1) for item in extra)
 
 
 def base_env() -> dict[str, str]:
@@ -275,17 +285,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="bench-read-"))
     try:
         upgrade_database(url)
-        coin_id, first, last = asyncio.run(seed(url))
+        coin_id, first, _ = asyncio.run(seed(url))
         flush_redis()
         log(f"scratch database {name} seeded with {SEED_CANDLES:,} hourly {SYMBOL} candles")
 
         # The real app, configured by environment only; cwd has no .env file.
-        real_env = base_env() | {
-            "DATABASE_URL": url,
-            "REDIS_URL": common.redis_url(),
-            "DEBUG": "true",
-        }
-        real_env |= dict(item.split("=", 1) for item in args.real_env)
+        settings = real_settings(args.real_env)
+        real_env = base_env() | {"DATABASE_URL": url, "REDIS_URL": common.redis_url()} | settings
         real = Server("real", "app.main:app", workdir, real_env)
         servers.append(real)
         real.wait_ready("/health")
@@ -357,6 +363,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         shutil.rmtree(workdir, ignore_errors=True)
         log(f"servers stopped, redis db flushed, scratch database {name} dropped")
     report = summarise(results, identical, commands, real_urls, bare_urls, args, start)
+    report["real_settings"] = settings
     report["real_server_cache_outages"] = len(cache_outages)
     report["real_server_cache_outage_example"] = cache_outages[0] if cache_outages else None
     return report

@@ -20,6 +20,7 @@ import hmac
 import math
 import time
 from dataclasses import dataclass
+from functools import partial
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage
@@ -92,16 +93,20 @@ class SharedCounter:
     pipeline on one pooled connection and hands each request its own reply. Every hit is
     still its own atomic script, in arrival order, so the counts and replies are what one
     round trip per request would give; under load, one round trip carries many requests.
-    A request waits at most for the batch already on the wire, then its own; each waits
-    under its own deadline (`CacheManager.guarded`), and a failed batch fails each of its
-    requests, which the breaker counts as it counts any failed cache call.
+
+    Each round trip runs under the cache's breaker and deadline (`CacheManager.guarded`), so
+    the breaker gets one verdict per call to Redis, as from any other cache call, not one per
+    request riding on it. A request waits at most the cache's deadline for its reply (the
+    batch on the wire, then its own); without one it counts in memory, like a request whose
+    Redis call failed.
     """
 
-    def __init__(self, pool: BlockingConnectionPool) -> None:
+    def __init__(self, cache: CacheManager, pool: BlockingConnectionPool) -> None:
+        self.cache = cache
         self.pool = pool
         digest = hashlib.sha1(ACQUIRE_AND_READ.encode(), usedforsecurity=False)
         self.sha = digest.hexdigest().encode()  # the name Redis gives the script
-        self._queue: list[tuple[bytes, asyncio.Future[list[int]]]] = []
+        self._queue: list[tuple[bytes, asyncio.Future[list[int] | None]]] = []
         self._sender: asyncio.Task[None] | None = None
 
     def command(self, key: str, item: RateLimitItem) -> bytes:
@@ -119,15 +124,20 @@ class SharedCounter:
             )
         )
 
-    async def run(self, command: bytes) -> list[int]:
+    async def run(self, command: bytes) -> list[int] | None:
+        """The script's reply; None if Redis failed, its breaker is open or time ran out."""
         loop = asyncio.get_running_loop()
         if self._sender is not None and self._sender.get_loop() is not loop:
             self._queue, self._sender = [], None  # another event loop's (tests): unanswerable
-        future: asyncio.Future[list[int]] = loop.create_future()
+        future: asyncio.Future[list[int] | None] = loop.create_future()
         self._queue.append((command, future))
         if self._sender is None or self._sender.done():
             self._sender = loop.create_task(self._send_queued())
-        return await future
+        try:
+            async with asyncio.timeout(self.cache.operation_timeout):
+                return await future
+        except TimeoutError:
+            return None
 
     async def _send_queued(self) -> None:
         while self._queue:
@@ -135,25 +145,25 @@ class SharedCounter:
             batch = [(command, future) for command, future in batch if not future.done()]
             if not batch:
                 continue
+            commands = [command for command, _ in batch]
             try:
-                replies = await self._round_trip([command for command, _ in batch])
-            except NoScriptError:
-                try:  # Redis restarted or its scripts were flushed: load it, go again once
-                    await Redis(connection_pool=self.pool).script_load(ACQUIRE_AND_READ)
-                    replies = await self._round_trip([command for command, _ in batch])
-                except Exception as error:
-                    _fail(batch, error)
-                    continue
-            except Exception as error:
-                _fail(batch, error)
-                continue
+                ok, replies = await self.cache.guarded(partial(self._send, commands))
             except BaseException:
-                _fail(batch, None)
-                _fail(self._queue, None)
+                _answer(batch + self._queue, None)  # stopped (shutdown): count in memory
                 raise
-            for (_, future), reply in zip(batch, replies, strict=True):
-                if not future.done():
-                    future.set_result(reply)
+            if ok and replies is not None:
+                for (_, future), reply in zip(batch, replies, strict=True):
+                    if not future.done():
+                        future.set_result(reply)
+            else:
+                _answer(batch, None)
+
+    async def _send(self, commands: list[bytes], _backend: CacheBackend) -> list[list[int]]:
+        try:
+            return await self._round_trip(commands)
+        except NoScriptError:  # Redis restarted or its scripts were flushed
+            await Redis(connection_pool=self.pool).script_load(ACQUIRE_AND_READ)
+            return await self._round_trip(commands)
 
     async def _round_trip(self, commands: list[bytes]) -> list[list[int]]:
         connection = await self.pool.get_connection()
@@ -168,13 +178,10 @@ class SharedCounter:
             await self.pool.release(connection)
 
 
-def _fail(batch: list[tuple[bytes, asyncio.Future[list[int]]]], error: Exception | None) -> None:
+def _answer(batch: list[tuple[bytes, asyncio.Future[list[int] | None]]], reply: None) -> None:
     for _, future in batch:
         if not future.done():
-            if error is None:
-                future.cancel()
-            else:
-                future.set_exception(error)
+            future.set_result(reply)
 
 
 class RateLimiter:
@@ -189,20 +196,16 @@ class RateLimiter:
         counter = self._shared.get(id(backend))
         if counter is None:
             # The cache's tuned pool: short timeouts, no retries.
-            counter = self._shared[id(backend)] = SharedCounter(backend.pool)
+            counter = self._shared[id(backend)] = SharedCounter(self.cache, backend.pool)
         return counter
 
     async def hit(self, item: RateLimitItem, caller: str) -> Decision:
         backend = self.cache.backend
         if isinstance(backend, RedisBackend):
             counter = self._counter(backend)
-            command = counter.command(f"{KEY_PREFIX}:{{{item.key_for(caller)}}}", item)
-
-            async def shared(_backend: CacheBackend) -> list[int]:
-                return await counter.run(command)
-
-            ok, reply = await self.cache.guarded(shared)
-            if ok and reply is not None:
+            key = f"{KEY_PREFIX}:{{{item.key_for(caller)}}}"
+            reply = await counter.run(counter.command(key, item))
+            if reply is not None:
                 allowed, previous, previous_ttl, current, current_ttl = reply
                 return _decide(
                     item, bool(allowed), previous, previous_ttl / 1000, current, current_ttl / 1000
