@@ -141,13 +141,17 @@ def describe_validation_errors(raw: Sequence[Any]) -> list[dict[str, Any]]:
     return [{"field": _location(error["loc"]), "message": error["msg"]} for error in raw]
 
 
-async def _app_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, AppError)
+def app_error_response(exc: AppError) -> Response:
     # RFC 9110: a 401 says how to authenticate.
     headers = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'} if exc.status_code == 401 else None
     return problem_response(
         exc.status_code, exc.title, exc.detail, slug=exc.slug, errors=exc.errors, headers=headers
     )
+
+
+async def _app_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AppError)
+    return app_error_response(exc)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> Response:
@@ -221,6 +225,10 @@ def is_connection_failure(exc: BaseException) -> bool:
 async def _database_error(request: Request, exc: Exception) -> Response:
     if not is_connection_failure(exc):
         return await _unexpected(request, exc)
+    return database_unavailable_response(exc)
+
+
+def database_unavailable_response(exc: BaseException) -> Response:
     # A stopped server surfaces as a bare ConnectionRefusedError, not a SQLAlchemy error.
     logger.warning("database unavailable: %s", type(exc).__name__)
     return problem_response(

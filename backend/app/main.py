@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__
+from app.access import ReadAccessMiddleware
 from app.api import cryptocurrencies, dashboard, health, jobs, market_data, predictions
 from app.api import metrics as metrics_api
 from app.api.openapi import install_openapi
@@ -112,7 +113,14 @@ def create_app(
     app.state.backtests = BacktestRunner(app.state.database, cache)
     app.state.jobs = _job_queue(settings, app.state.database, cache)
     # Middleware added last runs first: CORS wraps the rate limiter, so a 429 carries CORS
-    # headers and the browser can read it.
+    # headers and the browser can read it; the limiter counts before the key check, so
+    # guessing keys is limited too.
+    app.add_middleware(
+        ReadAccessMiddleware,
+        database=app.state.database,
+        cache=cache,
+        public_reads=settings.PUBLIC_READS,
+    )
     if settings.RATE_LIMIT_ENABLED:
         limiter = RateLimiter(cache, settings.RATE_LIMIT_READS, settings.RATE_LIMIT_WRITES)
         app.add_middleware(RateLimitMiddleware, limiter=limiter)

@@ -12,7 +12,6 @@ from app.api.deps import (
     BODY_RESPONSES,
     CacheDep,
     JsonBody,
-    ReadAccess,
     SessionDep,
     WriteAccess,
 )
@@ -22,7 +21,6 @@ from app.services import coins
 router = APIRouter(
     prefix="/api/v1/cryptocurrencies",
     tags=["cryptocurrencies"],
-    dependencies=[ReadAccess],
     responses=API_RESPONSES,
 )
 

@@ -66,19 +66,15 @@ api_key_header = APIKeyHeader(
 )
 
 
-def requires(scope: Scope) -> Callable[..., Awaitable[Principal | None]]:
+def requires(scope: Scope) -> Callable[..., Awaitable[Principal]]:
     """A dependency that lets the request through only with a key allowed to do ``scope``.
 
-    Reads are public unless ``PUBLIC_READS`` is false; a key that is sent is checked anyway,
-    so a wrong key is reported rather than ignored.
+    For writes: reads are checked before routing, all alike (``app.access``).
     """
 
     async def check(
         request: Request, key: Annotated[str | None, Depends(api_key_header)]
-    ) -> Principal | None:
-        settings: Settings = request.app.state.settings
-        if scope is Scope.READ and key is None and settings.PUBLIC_READS:
-            return None
+    ) -> Principal:
         database, cache = services_of(request)
         principal = await authenticate(database, cache, key, scope)
         request.state.principal = principal
@@ -88,8 +84,7 @@ def requires(scope: Scope) -> Callable[..., Awaitable[Principal | None]]:
 
 
 # Declared with Security so the OpenAPI document names the scope each operation needs
-# (app.api.openapi makes the read-only ones public when PUBLIC_READS is on).
-ReadAccess = Security(requires(Scope.READ), scopes=[Scope.READ.value])
+# (app.api.openapi adds the read scope to every read, public ones when PUBLIC_READS is on).
 WriteAccess = Security(requires(Scope.WRITE), scopes=[Scope.WRITE.value])
 JsonBody = Depends(require_json)
 AdminAccess = Security(requires(Scope.ADMIN), scopes=[Scope.ADMIN.value])

@@ -12,7 +12,6 @@ from app.api.deps import (
     AUTH_RESPONSES,
     BODY_RESPONSES,
     JsonBody,
-    ReadAccess,
     WriteAccess,
 )
 from app.errors import NotFoundError
@@ -20,9 +19,7 @@ from app.jobs.records import JobQueue, JobRecord
 from app.market import Horizon
 from app.schemas.coins import Symbol
 
-router = APIRouter(
-    prefix="/api/v1/jobs", tags=["jobs"], dependencies=[ReadAccess], responses=API_RESPONSES
-)
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], responses=API_RESPONSES)
 
 
 class ScoreJob(BaseModel):

@@ -14,7 +14,6 @@ from app.api.deps import (
     API_RESPONSES,
     AUTH_RESPONSES,
     CacheDep,
-    ReadAccess,
     SessionDep,
     WriteAccess,
     services_of,
@@ -43,7 +42,6 @@ from app.services import market_data as service
 router = APIRouter(
     prefix="/api/v1/cryptocurrencies",
     tags=["market data"],
-    dependencies=[ReadAccess],
     responses=API_RESPONSES,
 )
 

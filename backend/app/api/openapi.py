@@ -7,9 +7,11 @@ security dependency as required. Two corrections are made, once, on the generate
   problem document: ``application/problem+json`` with the ``Problem`` schema. FastAPI's
   ``HTTPValidationError`` is never sent (validation errors are problems too), so it goes.
 - Each operation's security names the scopes its key needs (``read``, ``write``,
-  ``admin``). With ``PUBLIC_READS`` (the default) one that needs only ``read`` takes no key:
-  its security lists the empty requirement beside the API key. A key that is sent is still
-  checked, which is why such operations document 401 as well.
+  ``admin``). Writes declare theirs on the route; reads are checked before routing
+  (``app.access``), so every read under ``/api/`` gets the ``read`` scope here. With
+  ``PUBLIC_READS`` (the default) one that needs only ``read`` takes no key: its security
+  lists the empty requirement beside the API key. A key that is sent is still checked, which
+  is why such operations document 401 as well.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic.json_schema import models_json_schema
 
+from app.access import API_PREFIX, READ_METHODS
+from app.api.deps import api_key_header
 from app.config import Settings
 from app.errors import PROBLEM_MEDIA_TYPE
 from app.schemas.problems import Problem
@@ -36,6 +40,7 @@ def install_openapi(app: FastAPI, settings: Settings) -> None:
         if app.openapi_schema is None:
             document = generate()  # cached on the app: corrected once, in place
             document_problems(document)
+            document_read_access(document)
             if settings.PUBLIC_READS:
                 document_public_reads(document)
         return app.openapi_schema or {}
@@ -64,6 +69,18 @@ def document_problems(document: dict[str, Any]) -> None:
         schemas.pop(name, None)
     _, definitions = models_json_schema([(Problem, "serialization")], ref_template=REF_TEMPLATE)
     schemas.update(definitions.get("$defs", {}))
+
+
+def document_read_access(document: dict[str, Any]) -> None:
+    scheme = api_key_header.scheme_name
+    schemes = document.setdefault("components", {}).setdefault("securitySchemes", {})
+    schemes.setdefault(scheme, api_key_header.model.model_dump(by_alias=True, exclude_none=True))
+    for path, operations in document.get("paths", {}).items():
+        if not path.startswith(API_PREFIX):
+            continue
+        for method, operation in operations.items():
+            if method.upper() in READ_METHODS:
+                operation.setdefault("security", [{scheme: [Scope.READ.value]}])
 
 
 def document_public_reads(document: dict[str, Any]) -> None:

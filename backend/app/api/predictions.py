@@ -17,7 +17,6 @@ from app.api.deps import (
     TOO_LARGE,
     CacheDep,
     JsonBody,
-    ReadAccess,
     SessionDep,
     WriteAccess,
 )
@@ -40,9 +39,7 @@ from app.schemas.predictions import (
 from app.services import backtests, predictions, scoring
 from app.services.backtests import BacktestRunner
 
-router = APIRouter(
-    prefix="/api/v1", tags=["predictions"], dependencies=[ReadAccess], responses=API_RESPONSES
-)
+router = APIRouter(prefix="/api/v1", tags=["predictions"], responses=API_RESPONSES)
 
 _ISO_DATE_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}")
 

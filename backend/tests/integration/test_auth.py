@@ -112,7 +112,7 @@ async def test_keys_are_stored_as_hashes_only(db_session: AsyncSession) -> None:
     stored = (await db_session.execute(select(ApiKey).where(ApiKey.id == row.id))).scalar_one()
     assert (
         key not in repr([stored.prefix, stored.key_hash, stored.name, stored.scopes])
-        and key.split("_")[2] not in stored.key_hash
+        and key.split("_", 2)[2] not in stored.key_hash  # the whole secret (it may hold "_")
     )
 
 
@@ -138,3 +138,69 @@ async def test_the_schema_documents_the_key_and_its_errors(anonymous: httpx.Asyn
     assert schema["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
     post = schema["paths"]["/api/v1/cryptocurrencies"]["post"]
     assert {"401", "403"} <= set(post["responses"])
+
+
+async def test_every_read_documents_the_read_scope(
+    engine: AsyncEngine, db_session: AsyncSession, cache: CacheManager, anonymous: httpx.AsyncClient
+) -> None:
+    # Reads are checked before routing (app.access), so the schema adds their scope.
+    public = (await anonymous.get("/openapi.json")).json()["paths"]
+    async with _app_client(engine, db_session, cache, PUBLIC_READS=False) as http:
+        private = (await http.get("/openapi.json")).json()["paths"]
+    reads = [
+        (p, o) for p, ops in public.items() if p.startswith("/api/") for o in ops if o == "get"
+    ]
+    assert len(reads) >= 10
+    for path, method in reads:
+        assert public[path][method]["security"] == [{}, {"APIKeyHeader": ["read"]}], path
+        assert private[path][method]["security"] == [{"APIKeyHeader": ["read"]}], path
+    assert public["/api/v1/cryptocurrencies"]["post"]["security"] == [{"APIKeyHeader": ["write"]}]
+    assert "security" not in public["/health"]["get"]
+
+
+async def test_private_reads_check_every_read_route_and_head(
+    engine: AsyncEngine, db_session: AsyncSession, cache: CacheManager
+) -> None:
+    read_key, write_key = await make_api_key(db_session, "read"), await make_api_key(db_session)
+    async with _app_client(engine, db_session, cache, PUBLIC_READS=False) as http:
+        for path in (COINS, f"{COINS}/BTC/price", "/api/v1/models", "/api/v1/jobs/x"):
+            body = _problem(await http.get(path), 401)
+            assert "X-API-Key" in str(body["detail"])
+        # HEAD is checked like GET; past the check, the router has no HEAD routes (405).
+        assert (await http.head(COINS)).status_code == 401
+        assert (await http.head(COINS, headers={"X-API-Key": read_key})).status_code == 405
+        assert (await http.get(COINS, headers={"X-API-Key": read_key})).status_code == 200
+        # write includes read
+        assert (await http.get(COINS, headers={"X-API-Key": write_key})).status_code == 200
+
+
+async def test_a_revoked_key_cannot_read_even_where_reads_are_public(
+    anonymous: httpx.AsyncClient, db_session: AsyncSession, cache: CacheManager
+) -> None:
+    row, key = await create_key(db_session, "reader", [Scope.READ])
+    assert (await anonymous.get(COINS, headers={"X-API-Key": key})).status_code == 200
+    await revoke_key(db_session, cache, row.prefix)
+    await cache.delete(verified_cache_key(row.prefix))
+    response = await anonymous.get(COINS, headers={"X-API-Key": key})
+    assert "revoked" in str(_problem(response, 401)["detail"])
+    assert key not in response.text
+
+
+async def test_a_key_checked_while_the_database_is_down_is_503_not_500(
+    cache: CacheManager,
+) -> None:
+    from app.database import Database
+
+    # Port 1 on loopback: nothing listens, the connection is refused at once.
+    unreachable = Database.from_url("postgresql://postgres@127.0.0.1:1/none")
+    app = create_app(make_settings(PUBLIC_READS=False), database=unreachable, cache=cache)
+    transport = httpx.ASGITransport(app=app)
+    key = "cp_0123abcd_" + "A" * 43  # well-formed, so its row is looked up
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            response = await http.get(COINS, headers={"X-API-Key": key})
+    finally:
+        await unreachable.dispose()
+    body = _problem(response, 503)
+    assert response.headers["retry-after"] == "5"
+    assert body["type"].endswith("/database-unavailable")  # type: ignore[union-attr]
