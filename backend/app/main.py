@@ -110,8 +110,9 @@ def create_app(
         cache = cache_manager
         cache.configure(settings.REDIS_URL or None, settings.REDIS_MAX_CONNECTIONS)
     app.state.cache = cache
-    app.state.backtests = BacktestRunner(app.state.database, cache)
     app.state.jobs = _job_queue(settings, app.state.database, cache)
+    workers = app.state.jobs if isinstance(app.state.jobs, RedisQueue) else None
+    app.state.backtests = BacktestRunner(app.state.database, cache, workers)
     # Middleware added last runs first: CORS wraps the rate limiter, so a 429 carries CORS
     # headers and the browser can read it; the limiter counts before the key check, so
     # guessing keys is limited too.

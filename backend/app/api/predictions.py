@@ -176,10 +176,10 @@ async def start_backtest(
     accepted = await backtests.start(session, cache, body)
     runner: BacktestRunner = request.app.state.backtests
 
-    async def submit() -> None:  # once committed: the task reads the row in its own session
-        runner.submit(accepted.id)
+    async def dispatch() -> None:  # once committed: the run reads the row in its own session
+        await runner.dispatch(accepted.id)
 
-    after_commit(session, submit)
+    after_commit(session, dispatch)
     return accepted
 
 

@@ -1,4 +1,4 @@
-"""Scheduled and queued work: scoring, prediction runs, backfills.
+"""Scheduled and queued work: scoring, prediction runs, backfills, backtests.
 
 The job functions (`tasks`) are plain coroutines over a `JobContext`. With Redis they run on
 arq workers (`cryptopredict worker`, any number, on any machines); without Redis the API

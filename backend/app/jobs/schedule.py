@@ -10,6 +10,10 @@ from app.config import Settings
 
 # Transient failures (the database restarting, say) are retried with growing delays.
 MAX_TRIES = 5
+# The longest a job may run on a worker; a backtest stops itself a few minutes earlier, so
+# it fails with a reason instead of being cut off.
+JOB_TIMEOUT_S = 1800
+BACKTEST_DEADLINE_S = JOB_TIMEOUT_S - 300
 
 
 def retry_delay(attempt: int) -> float:

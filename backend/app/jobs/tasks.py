@@ -2,7 +2,8 @@
 
 - scoring fills only unscored rows;
 - a prediction run upserts one row per model, coin, horizon and target time;
-- a backfill fetches only missing candles and upserts them.
+- a backfill fetches only missing candles and upserts them;
+- a backtest runs only while its row is pending (or, redelivered, still running).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from typing import Any
 from app.cache import CacheManager
 from app.config import Settings
 from app.database import Database
+from app.jobs.schedule import BACKTEST_DEADLINE_S
 from app.market import Horizon
 from app.repositories import cryptocurrencies
 from app.schemas.predictions import PredictionRequest
-from app.services import predictions, scoring
+from app.services import backtests, predictions, scoring
 from app.services.price_series import load_series
 
 logger = logging.getLogger(__name__)
@@ -86,9 +88,27 @@ async def backfill(ctx: JobContext, symbol: str) -> dict[str, Any]:
     return {"symbol": report.symbol, "gaps": len(report.gaps), "inserted": inserted}
 
 
+async def run_backtest(
+    ctx: JobContext, backtest_id: str, redelivered: bool = False
+) -> dict[str, Any]:
+    """An accepted backtest (``POST /backtests`` enqueues it); a redelivered run takes over
+    the row its stopped worker left running."""
+    status = await backtests.execute(
+        ctx.database,
+        ctx.cache,
+        backtest_id,
+        reclaim=redelivered,
+        deadline_s=BACKTEST_DEADLINE_S,
+    )
+    return {"backtest_id": backtest_id, "status": status or "already claimed or finished"}
+
+
 Task = Callable[..., Awaitable[dict[str, Any]]]
 TASKS: dict[str, Task] = {
     "score_predictions": score_predictions,
     "make_predictions": make_predictions,
     "backfill": backfill,
+    backtests.JOB_NAME: run_backtest,
 }
+# Tasks told whether this delivery is a repeat (arq's job_try > 1).
+REDELIVERY_AWARE = frozenset({backtests.JOB_NAME})

@@ -23,8 +23,8 @@ from app.config import Settings, load_settings
 from app.database import Database
 from app.errors import ServiceUnavailable, is_connection_failure
 from app.jobs.records import JobRecord
-from app.jobs.schedule import MAX_TRIES, Periodic, periodic_jobs, retry_delay
-from app.jobs.tasks import TASKS, JobContext
+from app.jobs.schedule import JOB_TIMEOUT_S, MAX_TRIES, Periodic, periodic_jobs, retry_delay
+from app.jobs.tasks import REDELIVERY_AWARE, TASKS, JobContext
 
 logger = logging.getLogger(__name__)
 QUEUE = "crypto:jobs"
@@ -40,6 +40,8 @@ def _arq_job(name: str, **fixed: Any) -> Any:
     task = TASKS[name]
 
     async def run(ctx: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        if name in REDELIVERY_AWARE:
+            kwargs["redelivered"] = ctx["job_try"] > 1
         try:
             return await task(ctx["job"], **{**fixed, **kwargs})
         except Exception as error:
@@ -98,7 +100,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         "on_shutdown": _shutdown,
         "ctx": {"settings": settings},
         "keep_result": KEEP_RESULTS_S,
-        "job_timeout": 1800,
+        "job_timeout": JOB_TIMEOUT_S,
         "max_jobs": 4,
     }
 

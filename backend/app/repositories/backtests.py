@@ -23,15 +23,30 @@ async def get(session: AsyncSession, backtest_id: str) -> Backtest | None:
     return await session.get(Backtest, backtest_id)
 
 
-async def mark_running(session: AsyncSession, backtest_id: str, now: datetime) -> bool:
-    """Claim a pending backtest; False when it was claimed or finished already."""
+async def mark_running(
+    session: AsyncSession, backtest_id: str, now: datetime, *, reclaim: bool = False
+) -> bool:
+    """Claim a pending backtest (or, with ``reclaim``, one left running); False when it was
+    claimed or finished already."""
+    claimable = ("pending", "running") if reclaim else ("pending",)
     statement = (
         update(Backtest)
-        .where(Backtest.id == backtest_id, Backtest.status == "pending")
-        .values(status="running", started_at=now)
+        .where(Backtest.id == backtest_id, Backtest.status.in_(claimable))
+        .values(status="running", started_at=now, windows_done=0)
         .execution_options(synchronize_session=False)
     )
     return bool((await session.execute(statement)).rowcount)  # type: ignore[attr-defined]
+
+
+async def release(session: AsyncSession, backtest_id: str) -> None:
+    """Back to pending: its run stopped unfinished, and the queue will deliver it again."""
+    statement = (
+        update(Backtest)
+        .where(Backtest.id == backtest_id, Backtest.status == "running")
+        .values(status="pending", started_at=None, windows_done=0)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(statement)
 
 
 async def record_progress(session: AsyncSession, backtest_id: str, windows_done: int) -> None:

@@ -1,7 +1,11 @@
 """Backtests: walk-forward evaluation of the models on a coin's stored history.
 
 A backtest is started by a request (a ``pending`` row), computed in memory in a worker
-thread, and its summary stored on the row. The leaderboard is the latest summary for a
+thread, and its summary stored on the row. With a job queue (Redis) it runs on the workers
+as the ``run_backtest`` job, delivered at least once: a redelivered run takes over a row its
+stopped worker left running, and a worker that shuts down mid-run hands the row back to
+pending for the next one. Without a queue (or while it cannot be reached) it runs in the
+process that accepted it (``BacktestRunner``). The leaderboard is the latest summary for a
 coin and horizon; predictions read their confidence calibration and champion from it.
 """
 
@@ -21,9 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cache import CacheManager, CacheTTL, cache_key
 from app.database import Database, after_commit
-from app.errors import NotFoundError, conflicting_field
+from app.errors import NotFoundError, ServiceUnavailable, conflicting_field
 from app.forecasting import BASELINE
 from app.forecasting.backtest import BacktestConfig, BacktestResult, walk_forward
+from app.jobs.records import JobQueue
 from app.market import Horizon, Timeframe
 from app.models import Backtest
 from app.repositories import backtests, cryptocurrencies
@@ -39,11 +44,17 @@ MIN_TRAIN = 200
 MASE_WINDOW = 720
 PROGRESS_EVERY_S = 1.0
 ABANDONED_AFTER = timedelta(hours=6)
+JOB_NAME = "run_backtest"
 Progress = Callable[[int, int], None]
 
 
 class BacktestCancelled(Exception):
     """Raised from the progress callback to stop a backtest between windows."""
+
+
+def job_id(backtest_id: str) -> str:
+    """One queue job per backtest, however often its request is retried."""
+    return f"backtest:{backtest_id}"
 
 
 def leaderboard_key(symbol: str, horizon: str) -> str:
@@ -184,10 +195,11 @@ def _compute(
 
 
 async def _claim(
-    database: Database, cache: CacheManager, backtest_id: str
+    database: Database, cache: CacheManager, backtest_id: str, reclaim: bool
 ) -> tuple[Backtest, CoinOut, PriceSeries] | None:
     async with database.unit_of_work() as session:
-        if not await backtests.mark_running(session, backtest_id, datetime.now(UTC)):
+        now = datetime.now(UTC)
+        if not await backtests.mark_running(session, backtest_id, now, reclaim=reclaim):
             return None
         row = await backtests.get(session, backtest_id)
         assert row is not None
@@ -231,6 +243,14 @@ async def _finish(
             invalidate_latest(session, cache, symbol)
 
 
+async def _release(database: Database, backtest_id: str) -> None:
+    try:
+        async with database.unit_of_work() as session:
+            await backtests.release(session, backtest_id)
+    except Exception as error:  # the redelivered run reclaims a row left running anyway
+        logger.warning("could not hand backtest %s back: %s", backtest_id, type(error).__name__)
+
+
 async def execute(
     database: Database,
     cache: CacheManager,
@@ -238,44 +258,66 @@ async def execute(
     *,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
-) -> None:
-    """Run a pending backtest to the end and store its summary (or why it failed)."""
-    claimed = await _claim(database, cache, backtest_id)
+    reclaim: bool = False,
+    deadline_s: float | None = None,
+) -> str | None:
+    """Run a pending backtest to the end and store its summary (or why it failed).
+
+    Returns the status it ended with, or None when it was not this call's to run (claimed
+    or finished already). ``reclaim`` takes over a row left running (a redelivered job).
+    Past ``deadline_s`` it fails with that reason. Cancelled from outside (a worker shutting
+    down), it stops between windows and hands the row back to pending.
+    """
+    claimed = await _claim(database, cache, backtest_id, reclaim)
     if claimed is None:
-        return
+        return None
     row, coin, series = claimed
     done = [0]
+    stop = threading.Event()  # this run's own: the thread cannot be cancelled, only told
 
     def on_progress(windows_done: int, total: int) -> None:
         done[0] = windows_done
         if progress is not None:
             progress(windows_done, total)
-        if cancel is not None and cancel.is_set():
+        if stop.is_set() or (cancel is not None and cancel.is_set()):
             raise BacktestCancelled
 
     reporter = asyncio.create_task(_report_progress(database, backtest_id, done))
     steps = Horizon(row.horizon).steps(Timeframe(row.timeframe)) or 1
+    error: str | None = None
     try:
-        result = await asyncio.to_thread(_compute, series, row, steps, on_progress)
+        async with asyncio.timeout(deadline_s):
+            result = await asyncio.to_thread(_compute, series, row, steps, on_progress)
     except BacktestCancelled:
-        await _finish(database, cache, row, coin.symbol, error="cancelled: the service stopped")
-        return
-    except ValueError as error:  # the series changed since the request was accepted
-        await _finish(database, cache, row, coin.symbol, error=str(error))
-        return
+        error = "cancelled: the service stopped"
+    except TimeoutError:
+        stop.set()
+        error = f"stopped: it ran longer than {deadline_s:g} s"
+    except ValueError as invalid:  # the series changed since the request was accepted
+        error = str(invalid)
+    except asyncio.CancelledError:
+        stop.set()
+        await _release(database, backtest_id)
+        raise
     finally:
         reporter.cancel()
-    await _finish(
-        database, cache, row, coin.symbol, result=summarize(result, series, Horizon(row.horizon))
-    )
+    if error is not None:
+        await _finish(database, cache, row, coin.symbol, error=error)
+        return "failed"
+    summary = summarize(result, series, Horizon(row.horizon))
+    await _finish(database, cache, row, coin.symbol, result=summary)
+    return "succeeded"
 
 
 class BacktestRunner:
-    """Runs accepted backtests in this process, in the background."""
+    """Sends accepted backtests to the workers' queue, or runs them here in the background."""
 
-    def __init__(self, database: Database, cache: CacheManager) -> None:
+    def __init__(
+        self, database: Database, cache: CacheManager, queue: JobQueue | None = None
+    ) -> None:
         self._database = database
         self._cache = cache
+        self._queue = queue  # the workers' queue; None: run everything in this process
         self._tasks: set[asyncio.Task[None]] = set()
         self._cancel = threading.Event()
         # Finished backtests by outcome, for the metrics endpoint.
@@ -285,7 +327,21 @@ class BacktestRunner:
     def running(self) -> int:
         return len(self._tasks)
 
+    async def dispatch(self, backtest_id: str) -> None:
+        """To the workers when there are some; here when not, or when their queue is away
+        (the backtest is accepted already: it runs somewhere)."""
+        if self._queue is not None:
+            try:
+                await self._queue.enqueue(
+                    JOB_NAME, {"backtest_id": backtest_id}, job_id=job_id(backtest_id)
+                )
+                return
+            except ServiceUnavailable:
+                logger.warning("job queue unavailable: backtest %s runs here", backtest_id)
+        self.submit(backtest_id)
+
     def submit(self, backtest_id: str) -> None:
+        """Run it in this process, in the background."""
         task = asyncio.create_task(self._run(backtest_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
