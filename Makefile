@@ -40,12 +40,12 @@ run: seed ## migrate, seed and serve the API on http://127.0.0.1:8000
 test: install ## run the whole test suite with coverage
 	cd backend && $(BIN)/pytest --cov=app --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
 
-lint: install ## ruff (lint + format check), mypy and hadolint
-	cd backend && $(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+lint: install ## ruff (lint + format check, app and bench), mypy and hadolint
+	cd backend && $(BIN)/ruff check . ../bench && $(BIN)/ruff format --check . ../bench && $(BIN)/mypy
 	$(BIN)/hadolint backend/Dockerfile
 
 format: install ## apply ruff's fixes and formatting
-	cd backend && $(BIN)/ruff check --fix . && $(BIN)/ruff format .
+	cd backend && $(BIN)/ruff check --fix . ../bench && $(BIN)/ruff format . ../bench
 
 BENCH_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 BENCH_REDIS_URL ?= redis://127.0.0.1:6379/14
