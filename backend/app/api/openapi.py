@@ -6,6 +6,8 @@ security dependency as required. Two corrections are made, once, on the generate
 - An error response (4xx or 5xx) that does not describe a body of its own is an RFC 9457
   problem document: ``application/problem+json`` with the ``Problem`` schema. FastAPI's
   ``HTTPValidationError`` is never sent (validation errors are problems too), so it goes.
+- Every operation documents the optional ``X-Request-ID`` header the service accepts on
+  every request (``app.observability``): any value is accepted, a sane one is echoed back.
 - Each operation's security names the scopes its key needs (``read``, ``write``,
   ``admin``). Writes declare theirs on the route; reads are checked before routing
   (``app.access``), so every read under ``/api/`` gets the ``read`` scope here. With
@@ -41,6 +43,7 @@ def install_openapi(app: FastAPI, settings: Settings) -> None:
             document = generate()  # cached on the app: corrected once, in place
             document_problems(document)
             document_read_access(document)
+            document_request_id(document)
             if settings.PUBLIC_READS:
                 document_public_reads(document)
         return app.openapi_schema or {}
@@ -69,6 +72,25 @@ def document_problems(document: dict[str, Any]) -> None:
         schemas.pop(name, None)
     _, definitions = models_json_schema([(Problem, "serialization")], ref_template=REF_TEMPLATE)
     schemas.update(definitions.get("$defs", {}))
+
+
+REQUEST_ID_HEADER = {
+    "name": "X-Request-ID",
+    "in": "header",
+    "required": False,
+    "description": "Your id for this request, to find it in the service's logs. Echoed in "
+    "the response's `X-Request-ID` when it is 1-128 of `A-Za-z0-9._:-`; any other value is "
+    "replaced by a new id (never refused).",
+    "schema": {"type": "string"},
+}
+
+
+def document_request_id(document: dict[str, Any]) -> None:
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            parameters = operation.setdefault("parameters", [])
+            if not any(p.get("name") == REQUEST_ID_HEADER["name"] for p in parameters):
+                parameters.append(dict(REQUEST_ID_HEADER))
 
 
 def document_read_access(document: dict[str, Any]) -> None:

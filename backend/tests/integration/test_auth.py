@@ -156,6 +156,11 @@ async def test_every_read_documents_the_read_scope(
         assert private[path][method]["security"] == [{"APIKeyHeader": ["read"]}], path
     assert public["/api/v1/cryptocurrencies"]["post"]["security"] == [{"APIKeyHeader": ["write"]}]
     assert "security" not in public["/health"]["get"]
+    # Every operation takes the optional X-Request-ID header (app.observability).
+    for ops in public.values():
+        for operation in ops.values():
+            names = [p["name"] for p in operation["parameters"] if p["in"] == "header"]
+            assert names.count("X-Request-ID") == 1
 
 
 async def test_private_reads_check_every_read_route_and_head(
