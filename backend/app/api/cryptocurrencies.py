@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Request, status
 
 from app.api.deps import (
     API_RESPONSES,
@@ -15,6 +16,7 @@ from app.api.deps import (
     SessionDep,
     WriteAccess,
 )
+from app.errors import invalid_field
 from app.schemas.coins import CoinCreate, CoinOut, CoinPage, CoinUpdate
 from app.services import coins
 
@@ -24,13 +26,35 @@ router = APIRouter(
     responses=API_RESPONSES,
 )
 
-SymbolPath = Annotated[
-    str,
-    Path(
-        pattern=r"^[A-Za-z0-9]{1,10}$",
-        description="Trading symbol, any case (`btc` and `BTC` are the same coin).",
-    ),
-]
+SYMBOL_PATTERN = r"^[A-Za-z0-9]{1,10}$"
+SYMBOL_DESCRIPTION = "Trading symbol, any case (`btc` and `BTC` are the same coin)."
+SymbolPath = Annotated[str, Path(pattern=SYMBOL_PATTERN, description=SYMBOL_DESCRIPTION)]
+# The same parameter as the OpenAPI document has it, for the hottest reads: they check the
+# symbol themselves (`symbol_of`), since FastAPI's path-parameter validation cost about
+# 30 µs a request there.
+SYMBOL_PARAMETER: dict[str, Any] = {
+    "name": "symbol",
+    "in": "path",
+    "required": True,
+    "description": SYMBOL_DESCRIPTION,
+    "schema": {
+        "type": "string",
+        "pattern": SYMBOL_PATTERN,
+        "title": "Symbol",
+        "description": SYMBOL_DESCRIPTION,
+    },
+}
+_SYMBOL = re.compile(SYMBOL_PATTERN.strip("^$"))  # fullmatch: "$" would allow a final "\n"
+
+
+def symbol_of(request: Request) -> str:
+    """The path's symbol, checked as FastAPI checks SymbolPath (a 422 naming the field)."""
+    symbol: str = request.path_params["symbol"]
+    if _SYMBOL.fullmatch(symbol) is None:
+        raise invalid_field("path.symbol", f"String should match pattern '{SYMBOL_PATTERN}'")
+    return symbol
+
+
 PROBLEM: dict[int | str, dict[str, Any]] = {
     404: {"description": "No coin with this symbol."},
     422: {"description": "A parameter or field is invalid; `errors` names it."},

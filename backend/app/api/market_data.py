@@ -9,7 +9,7 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 
 from app.api import candle_query
-from app.api.cryptocurrencies import PROBLEM, SymbolPath
+from app.api.cryptocurrencies import PROBLEM, SYMBOL_PARAMETER, SymbolPath, symbol_of
 from app.api.deps import (
     API_RESPONSES,
     AUTH_RESPONSES,
@@ -190,9 +190,15 @@ def validated_batch(
         raise rejected(error) from None
 
 
-@router.get("/{symbol}/price", response_model=PriceOut, responses=PROBLEM)
-async def get_price(symbol: SymbolPath, request: Request) -> Response:
+@router.get(
+    "/{symbol}/price",
+    response_model=PriceOut,
+    responses=PROBLEM,
+    openapi_extra={"parameters": [SYMBOL_PARAMETER]},
+)
+async def get_price(request: Request) -> Response:
     """Close of the newest stored candle (cached 5 minutes, refreshed on every ingest)."""
+    symbol = symbol_of(request)
     database, cache = services_of(request)
     return _json_response(await service.price_for_request(database, cache, symbol))
 
@@ -204,11 +210,12 @@ async def get_price(symbol: SymbolPath, request: Request) -> Response:
         **PROBLEM,
         409: {"description": "The interval is finer than, or no multiple of, the stored candles."},
     },
-    openapi_extra={"parameters": candle_query.PARAMETERS},
+    openapi_extra={"parameters": [SYMBOL_PARAMETER, *candle_query.PARAMETERS]},
 )
-async def get_candles(symbol: SymbolPath, request: Request) -> Response:
+async def get_candles(request: Request) -> Response:
     """Ascending candles. Without `start`, the newest `limit` ones; with it, pages forward
     from `start` (follow `next_cursor`)."""
+    symbol = symbol_of(request)
     query = candle_query.parse_candle_query(request.query_params)
     database, cache = services_of(request)
     return _json_response(await service.page_for_request(database, cache, symbol, query))

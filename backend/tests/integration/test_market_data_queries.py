@@ -141,6 +141,21 @@ async def test_bad_query_parameters_are_422_naming_the_field(
     assert field in [error["field"] for error in response.json()["errors"]]
 
 
+@pytest.mark.parametrize("symbol", ["B-C", "ABCDEFGHIJK", "BTC%0A", "%C3%A9TH"])
+@pytest.mark.parametrize("endpoint", ["price", "ohlcv", "coverage"])
+async def test_a_malformed_symbol_is_422_naming_the_path_on_every_candle_read(
+    client: httpx.AsyncClient, symbol: str, endpoint: str
+) -> None:
+    # price and ohlcv check it themselves (app.api.cryptocurrencies.symbol_of), coverage
+    # through FastAPI: the same answer either way.
+    response = await client.get(f"/api/v1/cryptocurrencies/{symbol}/{endpoint}")
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["errors"] == [
+        {"field": "path.symbol", "message": "String should match pattern '^[A-Za-z0-9]{1,10}$'"}
+    ]
+
+
 async def test_interval_finer_than_the_stored_candles_is_refused(
     client: httpx.AsyncClient, db_session: AsyncSession
 ) -> None:
