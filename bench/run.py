@@ -293,9 +293,10 @@ def read_section(report: dict[str, Any], command: str) -> list[str]:
 MIDDLEWARE = (
     "a request id, one JSON log line per request (`LOG_LEVEL=INFO`, written to the server's "
     "stderr, a file here) and Prometheus metrics (`app/observability.py`); the rate limiter "
-    "(`app/rate_limit.py`: one Redis script per request, concurrent requests' scripts sent "
-    "together); the API-key dependency on every `/api/` route (no key is sent, reads are "
-    "public); the request-body size check (skipped for GET)."
+    "(`app/rate_limit.py`: every request counted in Redis, the hits of concurrent requests "
+    "sent as one script call); the read-access check in front of every `/api/` read "
+    "(`app/access.py`; no key is sent, reads are public); the request-body size check "
+    "(skipped for GET)."
 )
 
 
