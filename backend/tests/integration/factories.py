@@ -59,3 +59,26 @@ async def make_prediction(session: AsyncSession, coin: Cryptocurrency, **fields:
     session.add(prediction)
     await session.flush()
     return prediction
+
+
+async def run_queued_jobs(settings: Any, database: Any, cache: Any) -> None:
+    """One real arq worker, in burst mode: runs what is queued in Redis, then returns.
+
+    The app's worker options, less its own start-up (the tests' database and cache instead)
+    and the cron jobs.
+    """
+    from arq.worker import Worker
+
+    from app.jobs.tasks import JobContext
+    from app.jobs.worker import worker_options
+
+    options = worker_options(settings)
+    options.update(
+        on_startup=None,
+        on_shutdown=None,
+        cron_jobs=[],
+        ctx={"job": JobContext(database, cache, settings)},
+    )
+    worker = Worker(**options, burst=True, handle_signals=False, poll_delay=0.05)
+    await worker.main()
+    await worker.close()

@@ -23,6 +23,7 @@ from app.repositories import backtests as backtest_rows
 from app.schemas.predictions import BacktestRequest
 from app.services import backtests
 from tests.conftest import TransactionalDatabase, make_settings
+from tests.integration.factories import run_queued_jobs
 from tests.integration.test_predictions_api import btc  # noqa: F401 (a fixture)
 
 WINDOWS = 6
@@ -69,9 +70,7 @@ async def test_with_a_queue_backtests_run_on_the_workers_not_in_the_api(
 ) -> None:
     if redis_url is None:
         pytest.skip("needs TEST_REDIS_URL: the arq queue lives in Redis")
-    from arq.worker import Worker
-
-    from app.jobs.worker import RedisQueue, worker_options
+    from app.jobs.worker import RedisQueue
 
     settings = make_settings(REDIS_URL=redis_url)
     app = create_app(settings, database=database, cache=cache)
@@ -88,16 +87,7 @@ async def test_with_a_queue_backtests_run_on_the_workers_not_in_the_api(
         again = {"backtest_id": backtest_id}
         assert await queue.enqueue("run_backtest", again, job_id=job.id) is None
 
-        options = worker_options(settings)
-        options.update(
-            on_startup=None,
-            on_shutdown=None,
-            cron_jobs=[],
-            ctx={"job": JobContext(database, cache, settings)},
-        )
-        worker = Worker(**options, burst=True, handle_signals=False, poll_delay=0.05)
-        await worker.main()
-        await worker.close()
+        await run_queued_jobs(settings, database, cache)
 
         done = (await http.get(f"/api/v1/backtests/{backtest_id}")).json()
         assert (done["status"], done["windows_done"]) == ("succeeded", WINDOWS), done["error"]

@@ -21,7 +21,7 @@ from app.market import Timeframe
 from app.models import Prediction
 from app.repositories import market_data
 from tests.conftest import TransactionalDatabase, make_api_key, make_settings
-from tests.integration.factories import make_coin
+from tests.integration.factories import make_coin, run_queued_jobs
 from tests.integration.test_predictions_api import candles_ending, geometric_walk
 
 JOBS = "/api/v1/jobs"
@@ -157,9 +157,7 @@ async def test_arq_workers_run_queued_jobs_once(
 ) -> None:
     if redis_url is None:
         pytest.skip("needs TEST_REDIS_URL: the arq queue lives in Redis")
-    from arq.worker import Worker
-
-    from app.jobs.worker import RedisQueue, worker_options
+    from app.jobs.worker import RedisQueue
 
     settings = make_settings(REDIS_URL=redis_url)
     database = TransactionalDatabase(engine, db_session)
@@ -176,16 +174,7 @@ async def test_arq_workers_run_queued_jobs_once(
         job_id = accepted.json()["id"]
         assert accepted.json()["status"] == "queued" and accepted.json()["queue"] == "redis"
 
-        options = worker_options(settings)
-        options.update(
-            on_startup=None,
-            on_shutdown=None,
-            cron_jobs=[],
-            ctx={"job": JobContext(database, cache, settings)},
-        )
-        worker = Worker(**options, burst=True, handle_signals=False, poll_delay=0.05)
-        await worker.main()
-        await worker.close()
+        await run_queued_jobs(settings, database, cache)
         done = (await http.get(f"{JOBS}/{job_id}")).json()
         assert (done["status"], done["result"]) == ("complete", {"scored": 0, "waiting": 0})
 
