@@ -27,16 +27,14 @@ from limits.strategies import SlidingWindowCounterRateLimiter
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app import rate_limit
+from app import rate_limit_redis
 from app.cache import CacheBackend, CacheManager, RedisBackend
 from app.main import create_app
-from app.rate_limit import (
+from app.rate_limit import Decision, LocalCounter, RateLimiter
+from app.rate_limit_redis import (
     ACQUIRE_AND_READ,
     ACQUIRE_AND_READ_MANY,
     KEY_PREFIX,
-    Decision,
-    LocalCounter,
-    RateLimiter,
     SharedCounter,
     Waiting,
 )
@@ -160,7 +158,7 @@ async def test_concurrent_hits_on_one_key_allow_exactly_the_limit(
 async def test_a_batch_bigger_than_one_call_still_counts_in_order(
     caches: list[CacheManager], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(rate_limit, "MAX_HITS_PER_CALL", 7)
+    monkeypatch.setattr(rate_limit_redis, "MAX_HITS_PER_CALL", 7)
     limiter = RateLimiter(caches[0], "20/minute", "5/minute")
     sizes: list[int] = []
     _record_batches(_counter(limiter), sizes)
@@ -264,7 +262,7 @@ def test_counting_in_memory_matches_the_librarys_strategy_on_one_storage() -> No
 async def test_a_flushed_script_cache_is_reloaded_and_no_hit_is_lost(
     own_redis: OwnRedis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(rate_limit, "MAX_HITS_PER_CALL", 4)  # the batch below: three calls
+    monkeypatch.setattr(rate_limit_redis, "MAX_HITS_PER_CALL", 4)  # the batch below: three calls
     cache = await _shared_cache(own_redis.url)
     admin = Redis.from_url(own_redis.url)
     try:
