@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
@@ -25,6 +26,14 @@ PROTECTED_DATABASES = frozenset({"postgres", "root", "test", "template0", "templ
 # address with 429s: the HTTP benches run the real app with this limit instead. The limiter
 # still runs on every /api/ request and costs what it costs; nothing comes near this count.
 RATE_LIMIT_READS = "1000000/minute"
+
+
+def emit_report(report: dict[str, Any], output: Path | None) -> None:
+    """A bench's JSON report on stdout, and in ``output`` too when given (bench/run.py reads it)."""
+    text = json.dumps(report, indent=2, default=str)
+    if output:
+        output.write_text(text + "\n")
+    print(text)
 
 
 def admin_url() -> str:

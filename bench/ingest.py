@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import math
 import random
 import sys
@@ -479,10 +478,7 @@ def main() -> None:
     PER_COIN = args.rows_per_coin
     TOTAL = COINS * PER_COIN
     report = asyncio.run(run(args.reps, args.pandas_reps, not args.no_overlapped))
-    text = json.dumps(report, indent=2, default=str)
-    if args.output:
-        args.output.write_text(text + "\n")
-    print(text)
+    common.emit_report(report, args.output)
 
 
 if __name__ == "__main__":

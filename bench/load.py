@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import os
 import random
@@ -443,10 +442,7 @@ def main() -> None:
     if args.rate <= 0 or args.duration <= 0 or args.warmup < 0:
         parser.error("--rate and --duration must be positive, --warmup not negative")
     report = run(args)
-    text = json.dumps(report, indent=2)
-    if args.output:
-        args.output.write_text(text + "\n")
-    print(text)
+    common.emit_report(report, args.output)
 
 
 if __name__ == "__main__":

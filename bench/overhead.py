@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import statistics
@@ -251,10 +250,7 @@ def main() -> None:
         upgrade_database(url)  # alembic runs its own event loop: before ours
         args.log_sink = sink  # the access log goes where a server's stderr would, not here
         report = uvloop.run(run(url, args))
-    text = json.dumps(report, indent=2)
-    if args.output:
-        args.output.write_text(text)
-    print(text)
+    common.emit_report(report, args.output)
 
 
 if __name__ == "__main__":

@@ -440,13 +440,8 @@ def main() -> None:
     args = parser.parse_args()
     if any("=" not in item for item in args.real_env):
         parser.error("--real-env takes NAME=VALUE")
-    import json
-
     report = run(args)
-    text = json.dumps(report, indent=2)
-    if args.output:
-        args.output.write_text(text + "\n")
-    print(text)
+    common.emit_report(report, args.output)
 
 
 if __name__ == "__main__":
