@@ -92,6 +92,11 @@ async def revoke_key(session: AsyncSession, cache: CacheManager, prefix: str) ->
     after_commit(session, forget)
 
 
+async def list_keys(session: AsyncSession) -> Sequence[ApiKey]:
+    """Every key in creation order: the rows only; no secret is stored to show."""
+    return await api_keys.list_all(session)
+
+
 def _usable(row: ApiKey, key: str, now: datetime) -> bool:
     if not hmac.compare_digest(row.key_hash, hash_key(key)):
         return False

@@ -67,6 +67,11 @@ async def _load_series(session: AsyncSession, series: DemoSeries, report: SeedRe
     report.series_loaded.append(f"{series.symbol} {series.timeframe} ({series.exchange})")
 
 
+async def stored_candles(session: AsyncSession) -> int:
+    """How many candles the database holds, for ``seed --if-empty``."""
+    return await market_data.count_all(session)
+
+
 async def seed_demo_data(session: AsyncSession) -> SeedReport:
     """Idempotent: coins are created once and candles already stored are left untouched."""
     report = SeedReport()
