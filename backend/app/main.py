@@ -13,7 +13,6 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__
-from app.access import ReadAccessMiddleware
 from app.api import cryptocurrencies, dashboard, health, jobs, market_data, predictions
 from app.api import metrics as metrics_api
 from app.api.openapi import install_openapi
@@ -21,15 +20,16 @@ from app.cache import CacheManager, cache_manager
 from app.config import SERVICE_NAME, Settings, get_settings
 from app.database import Database
 from app.errors import install_error_handlers
-from app.http_limits import BodyLimitMiddleware
 from app.jobs.local import LocalQueue, LocalScheduler
 from app.jobs.records import JobQueue
 from app.jobs.schedule import periodic_jobs
 from app.jobs.tasks import JobContext
 from app.jobs.worker import RedisQueue
-from app.logging import configure_logging
-from app.observability import Metrics, RequestContextMiddleware, StateCollector
-from app.rate_limit import RateLimiter, RateLimitMiddleware
+from app.middleware.body_limit import BodyLimitMiddleware
+from app.middleware.rate_limit import RateLimiter, RateLimitMiddleware
+from app.middleware.read_access import ReadAccessMiddleware
+from app.observability.logging import configure_logging
+from app.observability.metrics import Metrics, RequestContextMiddleware, StateCollector
 from app.services.backtests import BacktestRunner
 
 logger = logging.getLogger(__name__)

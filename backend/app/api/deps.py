@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.cache import CacheManager
 from app.config import Settings
 from app.database import Database
-from app.http_limits import require_json
+from app.middleware.body_limit import require_json
 from app.services.api_keys import Principal, Scope, authenticate
 
 
@@ -69,7 +69,7 @@ api_key_header = APIKeyHeader(
 def requires(scope: Scope) -> Callable[..., Awaitable[Principal]]:
     """A dependency that lets the request through only with a key allowed to do ``scope``.
 
-    For writes: reads are checked before routing, all alike (``app.access``).
+    For writes: reads are checked before routing, all alike (``app.middleware.read_access``).
     """
 
     async def check(

@@ -7,10 +7,10 @@ security dependency as required. Two corrections are made, once, on the generate
   problem document: ``application/problem+json`` with the ``Problem`` schema. FastAPI's
   ``HTTPValidationError`` is never sent (validation errors are problems too), so it goes.
 - Every operation documents the optional ``X-Request-ID`` header the service accepts on
-  every request (``app.observability``): any value is accepted, a sane one is echoed back.
+  every request (``app.observability.metrics``): any value is accepted, a sane one is echoed back.
 - Each operation's security names the scopes its key needs (``read``, ``write``,
   ``admin``). Writes declare theirs on the route; reads are checked before routing
-  (``app.access``), so every read under ``/api/`` gets the ``read`` scope here. With
+  (``app.middleware.read_access``), so every read under ``/api/`` gets the ``read`` scope here. With
   ``PUBLIC_READS`` (the default) one that needs only ``read`` takes no key: its security
   lists the empty requirement beside the API key. A key that is sent is still checked, which
   is why such operations document 401 as well.
@@ -23,10 +23,10 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic.json_schema import models_json_schema
 
-from app.access import API_PREFIX, READ_METHODS
 from app.api.deps import api_key_header
 from app.config import Settings
 from app.errors import PROBLEM_MEDIA_TYPE
+from app.middleware.read_access import API_PREFIX, READ_METHODS
 from app.schemas.problems import Problem
 from app.services.api_keys import Scope
 

@@ -143,7 +143,7 @@ async def test_the_schema_documents_the_key_and_its_errors(anonymous: httpx.Asyn
 async def test_every_read_documents_the_read_scope(
     engine: AsyncEngine, db_session: AsyncSession, cache: CacheManager, anonymous: httpx.AsyncClient
 ) -> None:
-    # Reads are checked before routing (app.access), so the schema adds their scope.
+    # Reads are checked before routing (app.middleware.read_access), so the schema adds their scope.
     public = (await anonymous.get("/openapi.json")).json()["paths"]
     async with _app_client(engine, db_session, cache, PUBLIC_READS=False) as http:
         private = (await http.get("/openapi.json")).json()["paths"]
@@ -156,7 +156,7 @@ async def test_every_read_documents_the_read_scope(
         assert private[path][method]["security"] == [{"APIKeyHeader": ["read"]}], path
     assert public["/api/v1/cryptocurrencies"]["post"]["security"] == [{"APIKeyHeader": ["write"]}]
     assert "security" not in public["/health"]["get"]
-    # Every operation takes the optional X-Request-ID header (app.observability).
+    # Every operation takes the optional X-Request-ID header (app.observability.metrics).
     for ops in public.values():
         for operation in ops.values():
             names = [p["name"] for p in operation["parameters"] if p["in"] == "header"]

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.logging import RequestIdFilter, _formatter
+from app.observability.logging import RequestIdFilter, _formatter
 
 COINS = "/api/v1/cryptocurrencies"
 

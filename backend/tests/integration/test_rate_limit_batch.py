@@ -27,11 +27,11 @@ from limits.strategies import SlidingWindowCounterRateLimiter
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app import rate_limit_redis
 from app.cache import CacheBackend, CacheManager, RedisBackend
 from app.main import create_app
-from app.rate_limit import Decision, LocalCounter, RateLimiter
-from app.rate_limit_redis import (
+from app.middleware import rate_limit_redis
+from app.middleware.rate_limit import Decision, LocalCounter, RateLimiter
+from app.middleware.rate_limit_redis import (
     ACQUIRE_AND_READ,
     ACQUIRE_AND_READ_MANY,
     KEY_PREFIX,

@@ -543,7 +543,7 @@ def worker(
             "`cryptopredict serve` runs the periodic jobs in-process",
             2,
         )
-    from app.logging import configure_logging
+    from app.observability.logging import configure_logging
 
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     run_worker(worker_options(settings), burst=burst)

@@ -12,7 +12,7 @@ A caller is its API key once the key has been verified (the key check caches it)
 address otherwise, so sending made-up keys does not earn a fresh allowance per key.
 
 The Redis side (scripts, batching, compatibility with the library's own storage) is in
-`app.rate_limit_redis`.
+`app.middleware.rate_limit_redis`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.cache import CacheManager, RedisBackend
 from app.errors import problem_response
-from app.rate_limit_redis import Limit, SharedCounter
+from app.middleware.rate_limit_redis import Limit, SharedCounter
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _floor, _ceil = math.floor, math.ceil  # per request: spared the attribute lookups

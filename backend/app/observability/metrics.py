@@ -21,7 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.logging import request_id_var
+from app.observability.logging import request_id_var
 
 logger = logging.getLogger("app.requests")
 # Accepted from clients as is; anything else is replaced, so logs cannot be forged or flooded.

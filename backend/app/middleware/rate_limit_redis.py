@@ -2,8 +2,8 @@
 
 The counting is the `limits` library's sliding-window counter, run as our own Lua script;
 the hits of concurrent requests travel together as one script call (`SharedCounter`): one
-round trip and one reply to parse per batch, not per request. `app.rate_limit` decides with
-the numbers it answers, and counts in memory when it answers nothing.
+round trip and one reply to parse per batch, not per request. `app.middleware.rate_limit`
+decides with the numbers it answers, and counts in memory when it answers nothing.
 
 Compatibility with the library's own Redis storage: the script works on the keys that
 `limits.storage.RedisStorage(key_prefix=KEY_PREFIX)` uses (`<prefix>:{<key>}` for the current
