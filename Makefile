@@ -40,8 +40,9 @@ run: seed ## migrate, seed and serve the API on http://127.0.0.1:8000
 test: install ## run the whole test suite with coverage
 	cd backend && $(BIN)/pytest --cov=app --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
 
-lint: install ## ruff (lint + format check, app and bench), mypy and hadolint
+lint: install ## ruff (lint, complexity, format), mypy, the layer contracts, dead code, hadolint
 	cd backend && $(BIN)/ruff check . ../bench && $(BIN)/ruff format --check . ../bench && $(BIN)/mypy
+	cd backend && $(BIN)/lint-imports && $(BIN)/vulture
 	$(BIN)/hadolint backend/Dockerfile
 
 format: install ## apply ruff's fixes and formatting
@@ -73,8 +74,8 @@ forecast-report: install ## backtest every model on the demo data, rewrite docs/
 
 lock: ## re-resolve backend/requirements*.txt from pyproject.toml (needs network)
 	$(PYTHON) -m venv /tmp/crypto-lock-venv && /tmp/crypto-lock-venv/bin/pip install --quiet uv
-	cd backend && /tmp/crypto-lock-venv/bin/uv pip compile pyproject.toml --python-version 3.11 -o requirements.txt
-	cd backend && /tmp/crypto-lock-venv/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements-dev.txt
+	cd backend && /tmp/crypto-lock-venv/bin/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -o requirements.txt
+	cd backend && /tmp/crypto-lock-venv/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements-dev.txt
 
 clean: ## remove the environment, caches and the embedded database
 	rm -rf $(VENV) backend/var backend/.pytest_cache backend/.mypy_cache backend/.ruff_cache backend/htmlcov backend/.coverage
