@@ -2,6 +2,9 @@
 
 The spec's columns, plus the forecast horizon and the 80%/95% interval bounds (added in
 migration 0002): a point forecast without its spread cannot be judged or drawn honestly.
+
+The horizon is derived by the database from the two timestamps (migration 0004), so a row
+written with the spec's columns alone is valid, and the horizon cannot disagree with them.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     CheckConstraint,
+    Computed,
     Float,
     ForeignKey,
     Index,
@@ -19,9 +23,44 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ColumnElement
 
+from app.market import Horizon
 from app.models.base import Base, BigIntPK, UTCDateTime, utcnow
+
+
+class HorizonLabel(ColumnElement[str]):
+    """``target_timestamp - prediction_timestamp`` as a horizon name ('1h', '24h'), or as
+    seconds ('7200s') for a span that is no named horizon.
+
+    Each database spells "seconds between two timestamps" its own way, hence one compiled
+    form per dialect; the names come from :class:`app.market.Horizon`.
+    """
+
+    inherit_cache = True
+
+
+def _label(seconds: str) -> str:
+    named = " ".join(
+        f"WHEN {int(h.delta.total_seconds())} THEN '{h.value}'"
+        for h in sorted(Horizon, key=lambda h: h.delta)
+    )
+    return f"CASE {seconds} {named} ELSE CAST({seconds} AS TEXT) || 's' END"
+
+
+@compiles(HorizonLabel, "postgresql")
+def _postgresql_label(_element: HorizonLabel, _compiler: SQLCompiler, **_kw: object) -> str:
+    return _label("CAST(EXTRACT(epoch FROM target_timestamp - prediction_timestamp) AS BIGINT)")
+
+
+@compiles(HorizonLabel)
+def _sqlite_label(_element: HorizonLabel, _compiler: SQLCompiler, **_kw: object) -> str:
+    # julianday() is deterministic on a column (not 'now'), which a generated column needs.
+    spread = "(julianday(target_timestamp) - julianday(prediction_timestamp)) * 86400"
+    return _label(f"CAST(ROUND({spread}) AS INTEGER)")
 
 
 class Prediction(Base):
@@ -53,7 +92,7 @@ class Prediction(Base):
     confidence_score: Mapped[float | None] = mapped_column(Float)
     model_name: Mapped[str] = mapped_column(String(100))
     model_version: Mapped[str] = mapped_column(String(50))
-    horizon: Mapped[str] = mapped_column(String(8))
+    horizon: Mapped[str] = mapped_column(String(16), Computed(HorizonLabel(), persisted=True))
     features_used: Mapped[dict[str, Any] | list[Any] | None] = mapped_column(JSON)
     actual_price: Mapped[float | None] = mapped_column(Float)
     # Absolute percentage error: 100 * |predicted - actual| / actual.

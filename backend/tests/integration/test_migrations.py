@@ -18,8 +18,9 @@ from sqlalchemy.engine import Connection, make_url
 from alembic import command
 from app.cli import upgrade_database
 from app.config import BACKEND_DIR
-from app.database import create_engine, is_sqlite
+from app.database import create_engine
 from app.models import Base
+from tests.conftest import is_sqlite
 
 SPEC_INDEXES = {
     "cryptocurrencies": {"idx_crypto_symbol_active"},
@@ -137,3 +138,35 @@ async def test_forecast_revision_keeps_existing_predictions(scratch_url: str) ->
         row = (await connection.execute(text("SELECT horizon, lower_80 FROM predictions"))).one()
     await engine.dispose()
     assert tuple(row) == ("1h", None)
+
+
+async def test_derived_horizon_revision_keeps_values_both_ways(scratch_url: str) -> None:
+    """0004 derives the horizon; written horizons survive it, and its downgrade keeps them."""
+    await asyncio.to_thread(_alembic, scratch_url, "upgrade", "0003")
+    engine = create_engine(scratch_url, pool_size=1)
+    insert_coin = (
+        "INSERT INTO cryptocurrencies (symbol, name, is_active, created_at, updated_at) "
+        "VALUES ('BTC', 'Bitcoin', true, '2026-01-01', '2026-01-01')"
+    )
+    insert_prediction = (
+        "INSERT INTO predictions (cryptocurrency_id, prediction_timestamp, target_timestamp, "
+        "predicted_price, model_name, model_version, horizon, created_at) "
+        "VALUES (1, '2026-01-01 00:00', '2026-01-02 00:00', 100.0, 'random_walk', '1', '24h', "
+        "'2026-01-01')"
+    )
+    async with engine.begin() as connection:
+        await connection.execute(text(insert_coin))
+        await connection.execute(text(insert_prediction))
+    await engine.dispose()
+    for revision, step in (("0004", "upgrade"), ("0003", "downgrade")):
+        await asyncio.to_thread(_alembic, scratch_url, step, revision)
+        # A new engine each time: asyncpg's cached statement plans outlive a schema change.
+        engine = create_engine(scratch_url, pool_size=1)
+        async with engine.connect() as connection:
+            horizon = (await connection.execute(text("SELECT horizon FROM predictions"))).one()
+            keys = await connection.run_sync(
+                lambda sync: inspect(sync).get_unique_constraints("predictions")
+            )
+        await engine.dispose()
+        assert tuple(horizon) == ("24h",), revision
+        assert [key["name"] for key in keys] == ["uq_prediction_key"], revision

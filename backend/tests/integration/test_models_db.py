@@ -102,3 +102,34 @@ async def test_prediction_accepts_boundaries_and_json(db_session: AsyncSession) 
     rows = (await db_session.execute(select(Prediction))).scalars().all()
     assert sorted(r.confidence_score for r in rows if r.confidence_score is not None) == [0, 1]
     assert all(r.features_used == {"inputs": ["close"]} for r in rows)
+
+
+SPEC_COLUMNS_INSERT = (
+    "INSERT INTO predictions (cryptocurrency_id, prediction_timestamp, target_timestamp, "
+    "predicted_price, confidence_score, model_name, model_version, features_used, "
+    "actual_price, error, created_at) VALUES (:coin, :made, :target, 101.0, 0.5, :model, '1', "
+    "NULL, NULL, NULL, '2024-01-01 00:00:00')"
+)
+
+
+@pytest.mark.parametrize(
+    ("span", "horizon"),
+    [
+        (timedelta(hours=1), "1h"),
+        (timedelta(hours=24), "24h"),
+        (timedelta(days=7), "7d"),
+        (timedelta(hours=2), "7200s"),  # no named horizon: the span in seconds, still a key
+    ],
+)
+async def test_a_row_of_the_spec_columns_alone_is_valid(
+    db_session: AsyncSession, span: timedelta, horizon: str
+) -> None:
+    """The spec's predictions table has no horizon: the database derives it."""
+    coin = await make_coin(db_session)
+    made = T0.replace(tzinfo=None)
+    values = {"coin": coin.id, "made": made, "target": made + span, "model": "spec"}
+    await db_session.execute(text(SPEC_COLUMNS_INSERT), values)
+    stored = (await db_session.execute(select(Prediction))).scalars().one()
+    assert stored.horizon == horizon
+    # The derived horizon is part of the key: the same forecast again is refused.
+    await _refused(db_session, db_session.execute(text(SPEC_COLUMNS_INSERT), values))
