@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import statistics
 import subprocess
 from collections.abc import Sequence
@@ -26,6 +27,22 @@ PROTECTED_DATABASES = frozenset({"postgres", "root", "test", "template0", "templ
 # address with 429s: the HTTP benches run the real app with this limit instead. The limiter
 # still runs on every /api/ request and costs what it costs; nothing comes near this count.
 RATE_LIMIT_READS = "1000000/minute"
+
+
+def repo_relative(argument: str) -> str:
+    """``argument`` as the repository names it: a path inside the clone relative to its root.
+
+    Reports are committed and read on other machines, where this clone's location means nothing.
+    """
+    try:
+        return str(Path(argument).relative_to(ROOT))
+    except ValueError:
+        return argument
+
+
+def shown_command(argv: Sequence[str]) -> str:
+    """A command line for a report: shell-quoted, with repository paths made relative."""
+    return shlex.join(repo_relative(argument) for argument in argv)
 
 
 def emit_report(report: dict[str, Any], output: Path | None) -> None:

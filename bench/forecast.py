@@ -42,7 +42,6 @@ import json
 import math
 import os
 import platform
-import shlex
 import sys
 import time
 from collections import defaultdict
@@ -83,7 +82,7 @@ from app.forecasting.models.gradient_boosting import (  # noqa: E402
 )
 from app.market import Horizon  # noqa: E402
 from app.repositories import cryptocurrencies  # noqa: E402
-from app.repositories.market_data import COLUMNS  # noqa: E402
+from app.repositories.market_data_rows import COLUMNS  # noqa: E402
 from app.schemas.predictions import PredictionRequest  # noqa: E402
 from app.services.price_series import load_series  # noqa: E402
 
@@ -1052,15 +1051,10 @@ def write_doc(section: str) -> None:
 
 
 def command_line() -> str:
-    python = Path(sys.executable)
-    try:
-        shown = str(python.relative_to(common.ROOT))
-    except ValueError:
-        shown = str(python)
-    return shlex.join([shown, "bench/forecast.py", *sys.argv[1:]])
+    return common.shown_command([sys.executable, "bench/forecast.py", *sys.argv[1:]])
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--coins", type=int, default=100)
     parser.add_argument("--hours", type=int, default=17_520, help="hourly candles per coin")
@@ -1082,6 +1076,11 @@ def main() -> None:
         parser.error("--coins must be in 1..999")
     if args.hours < 300:
         parser.error("--hours must be at least 300 (the LightGBM model's history)")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     if args.write_doc:
         check_markers()  # fail now, not after the run
     started = time.monotonic()

@@ -50,7 +50,7 @@ from app.cache import CacheManager
 from app.cli import upgrade_database
 from app.database import Database, create_engine
 from app.ingestion.batch import MAX_BATCH_ROWS, rows_from_json, validate_batch
-from app.repositories.market_data import COLUMNS
+from app.repositories.market_data_rows import COLUMNS
 from app.services import coins
 from app.services import market_data as service
 from app.services.imports import RowChunk, store_row_chunks
@@ -62,7 +62,6 @@ START = datetime(2012, 1, 1, tzinfo=UTC)
 SEED = 20_240_601
 CHANGE_EVERY = 100  # (e): every 100th candle of each coin gets a different close
 SOURCE = "bench"
-EPOCH_NAIVE = datetime(1970, 1, 1)
 
 
 @dataclass

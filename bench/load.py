@@ -151,8 +151,18 @@ class Connection(asyncio.Protocol):
             return None
         lines = bytes(self.buffer[:end]).split(b"\r\n")
         status = int(lines[0].split(b" ", 2)[1])
+        length, chunked = self._headers(lines[1:])
+        start = end + 4
+        finished = self._chunked_end(start) if chunked else start + length
+        if finished is None or len(self.buffer) < finished:
+            return None
+        del self.buffer[:finished]
+        return status
+
+    def _headers(self, lines: list[bytes]) -> tuple[int, bool]:
+        """Content-Length and whether the body is chunked; notes Connection: close."""
         length, chunked = 0, False
-        for line in lines[1:]:
+        for line in lines:
             name, _, value = line.partition(b":")
             name = name.strip().lower()
             if name == b"content-length":
@@ -161,13 +171,10 @@ class Connection(asyncio.Protocol):
                 chunked = b"chunked" in value.lower()
             elif name == b"connection" and b"close" in value.lower():
                 self.reusable = False
-        start = end + 4
-        if not chunked:
-            if len(self.buffer) < start + length:
-                return None
-            del self.buffer[: start + length]
-            return status
-        position = start
+        return length, chunked
+
+    def _chunked_end(self, position: int) -> int | None:
+        """Where a chunked body ends, or None while it is still arriving."""
         while True:  # chunk-size CRLF data CRLF ... 0 CRLF CRLF (no trailers expected)
             line_end = self.buffer.find(b"\r\n", position)
             if line_end < 0:
@@ -177,8 +184,7 @@ class Connection(asyncio.Protocol):
             if len(self.buffer) < position:
                 return None
             if size == 0:
-                del self.buffer[:position]
-                return status
+                return position
 
 
 @dataclass
@@ -217,11 +223,7 @@ class Generator:
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
             connection: Connection | None = None
             try:
-                while self.idle and connection is None:
-                    candidate = self.idle.pop()
-                    connection = None if candidate.closed else candidate
-                if connection is None:
-                    connection = await self.connect()
+                connection = self._idle_connection() or await self.connect()
                 outcome.sent = time.perf_counter()
                 async with asyncio.timeout(self.timeout):
                     outcome.status = await connection.send(raw)
@@ -237,10 +239,20 @@ class Generator:
                 self.in_flight -= 1
             outcome.latency_ms = (time.perf_counter() - outcome.due) * 1000
             if connection is not None:
-                if outcome.error is None and connection.reusable and not connection.closed:
-                    self.idle.append(connection)
-                else:
-                    connection.abort()
+                self._put_back(connection, outcome)
+
+    def _idle_connection(self) -> Connection | None:
+        while self.idle:
+            candidate = self.idle.pop()
+            if not candidate.closed:
+                return candidate
+        return None
+
+    def _put_back(self, connection: Connection, outcome: Outcome) -> None:
+        if outcome.error is None and connection.reusable and not connection.closed:
+            self.idle.append(connection)
+        else:
+            connection.abort()
 
     async def warm(self, count: int) -> None:
         self.idle += await asyncio.gather(*(self.connect() for _ in range(count)))

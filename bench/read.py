@@ -170,7 +170,7 @@ class Server:
             str(self.port),
             *UVICORN_FLAGS,
         ]
-        self.command = " ".join(argv)
+        self.command = common.shown_command(argv)
         # Closed by stop(); the server writes to it for its whole life.
         self.log_file = tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log")  # noqa: SIM115
         self.process = subprocess.Popen(
@@ -274,6 +274,17 @@ def wrk(url: str, seconds: int, connections: int, threads: int) -> dict[str, Any
 # ------------------------------------------------------------------ driver
 
 
+def fetch_bodies(side: str, urls: dict[str, str]) -> dict[str, bytes]:
+    """Each URL's body; a server that does not answer 200 ends the run."""
+    bodies = {}
+    for key, target in urls.items():
+        status, body = http_get(target)
+        if status != 200:
+            raise SystemExit(f"{side} {key} answered {status}: {body[:300]!r}")
+        bodies[key] = body
+    return bodies
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not on PATH: apt-get install -y wrk")
@@ -303,12 +314,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "ohlcv500": f"{api}/ohlcv?limit=500",
             "ohlcv1000": f"{api}/ohlcv?start={start}&limit=1000",
         }
-        bodies = {}
-        for key, target in real_urls.items():
-            status, body = http_get(target)
-            if status != 200:
-                raise SystemExit(f"real {key} answered {status}: {body[:300]!r}")
-            bodies[key] = body
+        bodies = fetch_bodies("real", real_urls)
         (workdir / "price.json").write_bytes(bodies["price"])
         (workdir / "ohlcv500.json").write_bytes(bodies["ohlcv500"])
 
@@ -328,12 +334,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "ohlcv500": f"{bare.base}/bare/bytes/ohlcv500",
             "ohlcv1000": f"{bare.base}/bare/asyncpg/ohlcv1000?start={start}&limit=1000",
         }
-        identical = {}
-        for key, target in bare_urls.items():
-            status, body = http_get(target)
-            if status != 200:
-                raise SystemExit(f"bare {key} answered {status}: {body[:300]!r}")
-            identical[key] = body == bodies[key]
+        bare_bodies = fetch_bodies("bare", bare_urls)
+        identical = {key: body == bodies[key] for key, body in bare_bodies.items()}
         log(f"servers up (real :{real.port}, bare :{bare.port}); bodies identical: {identical}")
 
         results: dict[str, dict[str, list[dict[str, Any]]]] = {}

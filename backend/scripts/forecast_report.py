@@ -33,7 +33,7 @@ from app.cli import upgrade_database  # noqa: E402
 from app.database import Database  # noqa: E402
 from app.market import Horizon  # noqa: E402
 from app.schemas.predictions import BacktestRequest  # noqa: E402
-from app.services import backtests  # noqa: E402
+from app.services import backtest_runs, backtests  # noqa: E402
 from app.services.predictions import TOLERANCE  # noqa: E402
 from app.services.seed import seed_demo_data  # noqa: E402
 
@@ -84,7 +84,7 @@ async def run_plan(url: str, plan: tuple[Run, ...]) -> list[dict[str, Any]]:
             started = time.monotonic()
             async with database.unit_of_work() as session:
                 accepted = await backtests.start(session, cache, request)
-            await backtests.execute(database, cache, accepted.id)
+            await backtest_runs.execute(database, cache, accepted.id)
             async with database.unit_of_work() as session:
                 done = await backtests.get(session, accepted.id)
             seconds = time.monotonic() - started
