@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -129,32 +129,6 @@ class BacktestResult:
         if not qualified:
             return BASELINE
         return min(qualified, key=lambda r: (r.metrics["relative_mae"], r.name)).name
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable summary (non-finite numbers become None; no per-window arrays)."""
-        return {
-            "config": {**asdict(self.config), "levels": list(self.config.levels)},
-            "windows": int(self.origins.shape[0]),
-            "origins": [int(o) for o in self.origins],
-            "champion": self.champion(),
-            "leaderboard": [
-                {key: _json_number(value) for key, value in row.items()}
-                for row in self.leaderboard()
-            ],
-            "models": {
-                name: {
-                    "code_version": result.code_version,
-                    "features": list(result.features),
-                    "fit_failures": result.fit_failures,
-                    "sigma_scale": _json_number(result.sigma_scale),
-                    "calibration": [
-                        {key: _json_number(value) for key, value in asdict(bucket).items()}
-                        for bucket in result.calibration
-                    ],
-                }
-                for name, result in self.models.items()
-            },
-        }
 
     def _leaderboard_row(self, result: ModelResult) -> dict[str, float | str]:
         return {
@@ -363,9 +337,3 @@ def _leaderboard_order(row: Mapping[str, float | str]) -> tuple[bool, float, boo
     model = str(row["model"])
     # NaN (undefined relative MAE) last; among equal scores the baseline first, then by name.
     return (math.isnan(relative), relative, model != BASELINE, model)
-
-
-def _json_number(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

@@ -17,11 +17,14 @@ from typing import Any
 from app.cache import CacheManager
 from app.config import Settings
 from app.database import Database
+from app.ingestion.coingecko import CoinGeckoClient, CoinGeckoConfig
+from app.jobs import backtest_runner
 from app.jobs.schedule import BACKTEST_DEADLINE_S
 from app.market import Horizon
 from app.repositories import cryptocurrencies
 from app.schemas.predictions import PredictionRequest
-from app.services import backtests, predictions, scoring
+from app.services import backtest_runs, coins, predictions, scoring
+from app.services.imports import backfill_gaps
 from app.services.price_series import load_series
 
 logger = logging.getLogger(__name__)
@@ -42,8 +45,6 @@ async def score_predictions(ctx: JobContext) -> dict[str, Any]:
 
 async def _horizons_for(ctx: JobContext, symbol: str, wanted: list[Horizon]) -> list[Horizon]:
     """The wanted horizons this coin's candles can be forecast at (none without candles)."""
-    from app.services import coins
-
     async with ctx.database.unit_of_work() as session:
         coin = await coins.get_coin(session, ctx.cache, symbol)
         try:
@@ -76,9 +77,6 @@ async def make_predictions(
 
 
 async def backfill(ctx: JobContext, symbol: str) -> dict[str, Any]:
-    from app.ingestion.coingecko import CoinGeckoClient, CoinGeckoConfig
-    from app.services.imports import backfill_gaps
-
     config = CoinGeckoConfig(
         api_key=ctx.settings.COINGECKO_API_KEY or None, plan=ctx.settings.COINGECKO_PLAN
     )
@@ -93,7 +91,7 @@ async def run_backtest(
 ) -> dict[str, Any]:
     """An accepted backtest (``POST /backtests`` enqueues it); a redelivered run takes over
     the row its stopped worker left running."""
-    status = await backtests.execute(
+    status = await backtest_runs.execute(
         ctx.database,
         ctx.cache,
         backtest_id,
@@ -108,7 +106,7 @@ TASKS: dict[str, Task] = {
     "score_predictions": score_predictions,
     "make_predictions": make_predictions,
     "backfill": backfill,
-    backtests.JOB_NAME: run_backtest,
+    backtest_runner.JOB_NAME: run_backtest,
 }
 # Tasks told whether this delivery is a repeat (arq's job_try > 1).
-REDELIVERY_AWARE = frozenset({backtests.JOB_NAME})
+REDELIVERY_AWARE = frozenset({backtest_runner.JOB_NAME})

@@ -14,8 +14,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, UTCDateTime, utcnow
 
-BACKTEST_STATUSES = ("pending", "running", "succeeded", "failed")
-
 
 class Backtest(Base):
     __tablename__ = "backtests"

@@ -16,12 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.cache import CacheManager
 from app.jobs import tasks
+from app.jobs.backtest_runner import job_id
 from app.jobs.tasks import JobContext
 from app.main import create_app
 from app.models import Backtest
 from app.repositories import backtests as backtest_rows
 from app.schemas.predictions import BacktestRequest
-from app.services import backtests
+from app.services import backtest_runs, backtests
 from tests.conftest import TransactionalDatabase, make_settings
 from tests.integration.factories import run_queued_jobs
 from tests.integration.test_predictions_api import btc  # noqa: F401 (a fixture)
@@ -81,7 +82,7 @@ async def test_with_a_queue_backtests_run_on_the_workers_not_in_the_api(
         assert accepted.status_code == 202, accepted.text
         backtest_id = accepted.json()["id"]
         assert app.state.backtests.running == 0  # nothing runs in the API process
-        job = await queue.get(backtests.job_id(backtest_id))
+        job = await queue.get(job_id(backtest_id))
         assert job is not None and (job.name, job.status) == ("run_backtest", "queued")
         # The same backtest is one job, however often it is sent.
         again = {"backtest_id": backtest_id}
@@ -168,7 +169,9 @@ async def test_a_run_cancelled_by_shutdown_hands_its_row_back_for_the_next_deliv
     ctx: JobContext, db_session: AsyncSession, pending: str
 ) -> None:
     gate = Gate()
-    run = asyncio.create_task(backtests.execute(ctx.database, ctx.cache, pending, progress=gate))
+    run = asyncio.create_task(
+        backtest_runs.execute(ctx.database, ctx.cache, pending, progress=gate)
+    )
     assert await asyncio.to_thread(gate.reached.wait, 30)
     run.cancel()  # what arq does to its jobs on SIGTERM
     with pytest.raises(asyncio.CancelledError):
@@ -187,7 +190,7 @@ async def test_a_run_past_its_deadline_fails_with_the_reason(
 ) -> None:
     gate = Gate()
     try:
-        status = await backtests.execute(
+        status = await backtest_runs.execute(
             ctx.database, ctx.cache, pending, progress=gate, deadline_s=0.5
         )
     finally:
