@@ -7,19 +7,21 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__
-from app.api import cryptocurrencies, dashboard, health, jobs, market_data, predictions
+from app.api import cryptocurrencies, dashboard, health, jobs, market_data, meta, predictions
 from app.api import metrics as metrics_api
 from app.api.openapi import install_openapi
 from app.cache import CacheManager, cache_manager
 from app.config import SERVICE_NAME, Settings, get_settings
 from app.database import Database
 from app.errors import install_error_handlers
+from app.jobs.backtest_runner import BacktestRunner
 from app.jobs.local import LocalQueue, LocalScheduler
 from app.jobs.records import JobQueue
 from app.jobs.schedule import periodic_jobs
@@ -28,9 +30,11 @@ from app.jobs.worker import RedisQueue
 from app.middleware.body_limit import BodyLimitMiddleware
 from app.middleware.rate_limit import RateLimiter, RateLimitMiddleware
 from app.middleware.read_access import ReadAccessMiddleware
+from app.middleware.request_context import RequestContextMiddleware
 from app.observability.logging import configure_logging
-from app.observability.metrics import Metrics, RequestContextMiddleware, StateCollector
-from app.services.backtests import BacktestRunner
+from app.observability.metrics import Metrics, StateCollector
+from app.services import api_keys
+from app.services.api_keys import KeyScope
 
 logger = logging.getLogger(__name__)
 
@@ -116,15 +120,17 @@ def create_app(
     # Middleware added last runs first: CORS wraps the rate limiter, so a 429 carries CORS
     # headers and the browser can read it; the limiter counts before the key check, so
     # guessing keys is limited too.
+    # The middleware is handed the key service's checks, so it imports no service.
     app.add_middleware(
         ReadAccessMiddleware,
-        database=app.state.database,
-        cache=cache,
+        check_key=api_keys.key_check(app.state.database, cache, KeyScope.READ),
         public_reads=settings.PUBLIC_READS,
     )
     if settings.RATE_LIMIT_ENABLED:
         limiter = RateLimiter(cache, settings.RATE_LIMIT_READS, settings.RATE_LIMIT_WRITES)
-        app.add_middleware(RateLimitMiddleware, limiter=limiter)
+        app.add_middleware(
+            RateLimitMiddleware, limiter=limiter, known_key=partial(api_keys.verified_prefix, cache)
+        )
     if settings.CORS_ORIGINS:
         app.add_middleware(
             CORSMiddleware,
@@ -144,6 +150,7 @@ def create_app(
     app.include_router(market_data.router)
     app.include_router(cryptocurrencies.router)
     app.include_router(predictions.router)
+    app.include_router(meta.router)
     app.include_router(jobs.router)
     app.include_router(health.router)
     app.include_router(metrics_api.router)

@@ -17,9 +17,9 @@ The Redis side (scripts, batching, compatibility with the library's own storage)
 
 from __future__ import annotations
 
-import hmac
 import math
 import time
+from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
 from limits import RateLimitItem, parse
@@ -162,20 +162,19 @@ def _decide(
     )
 
 
-async def identify(scope: Scope, cache: CacheManager) -> str:
+# Given a presented API key, its prefix if the key check has verified that very key
+# recently, else None. `services.api_keys.verified_prefix` is one; it answers from the
+# cache alone, so counting a request never waits on the database.
+KeyIdentity = Callable[[str], Awaitable[str | None]]
+
+
+async def identify(scope: Scope, known_key: KeyIdentity) -> str:
     """`key:<prefix>` for a key the key check has verified, else `ip:<address>`."""
     for name, value in scope["headers"]:
         if name == b"x-api-key":
-            from app.services.api_keys import KEY_PATTERN, hash_key, verified_cache_key
-
-            key = value.decode("latin-1")
-            match = KEY_PATTERN.match(key)
-            if match is not None:
-                record = await cache.get(verified_cache_key(match.group(1)))
-                if isinstance(record, dict) and hmac.compare_digest(
-                    str(record.get("hash", "")), hash_key(key)
-                ):
-                    return f"key:{match.group(1)}"
+            prefix = await known_key(value.decode("latin-1"))
+            if prefix is not None:
+                return f"key:{prefix}"
             break
     client = scope.get("client")
     return f"ip:{client[0] if client else 'unknown'}"
@@ -192,16 +191,17 @@ def _headers(decision: Decision) -> list[tuple[bytes, bytes]]:
 class RateLimitMiddleware:
     """Pure ASGI: counts before routing, adds the headers to every limited response."""
 
-    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+    def __init__(self, app: ASGIApp, limiter: RateLimiter, known_key: KeyIdentity) -> None:
         self.app = app
         self.limiter = limiter
+        self.known_key = known_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/api/"):
             await self.app(scope, receive, send)
             return
         item = self.limiter.reads if scope["method"] in READ_METHODS else self.limiter.writes
-        caller = await identify(scope, self.limiter.cache)
+        caller = await identify(scope, self.known_key)
         decision = await self.limiter.hit(item, caller)
         headers = _headers(decision)
         if not decision.allowed:

@@ -226,17 +226,7 @@ class SharedCounter:
         connection = await self._connection()
         try:
             replies = await _exchange(connection, commands)
-            missing = [index for index, reply in enumerate(replies) if reply is None]
-            if missing:
-                # Redis restarted or its scripts were flushed; no hit of those calls ran.
-                # Load the script and send them again, in one round trip.
-                again = await _exchange(connection, [self._load, *(commands[i] for i in missing)])
-                if again[0] not in (self.sha, self.sha.decode()):
-                    raise ResponseError(f"SCRIPT LOAD answered {again[0]!r}")
-                for index, reply in zip(missing, again[1:], strict=True):
-                    if reply is None:
-                        raise NoScriptError("the script vanished again")
-                    replies[index] = reply
+            await self._rerun_unknown_script(connection, commands, replies)
         except BaseException:
             # Replies may be left unread on it: never use this connection again as is.
             self._held = None
@@ -244,13 +234,24 @@ class SharedCounter:
             await self._release(connection)
             raise
         self._held_until = time.monotonic() + self.HOLD_IDLE_SECONDS
-        for call, reply in zip(calls, replies, strict=True):
-            if not isinstance(reply, list) or len(reply) != len(call) * REPLY_LENGTH:
-                raise ResponseError(f"unexpected reply to the rate limit script: {reply!r}")
-        if len(replies) == 1:
-            flat: Reply = replies[0]
-            return flat
-        return [number for reply in replies for number in reply]
+        return _flat_replies(calls, replies)
+
+    async def _rerun_unknown_script(
+        self, connection: AbstractConnection, commands: list[bytes], replies: list[Any]
+    ) -> None:
+        """Fill in, in place, the replies of calls Redis answered NOSCRIPT to."""
+        missing = [index for index, reply in enumerate(replies) if reply is None]
+        if not missing:
+            return
+        # Redis restarted or its scripts were flushed; no hit of those calls ran.
+        # Load the script and send them again, in one round trip.
+        again = await _exchange(connection, [self._load, *(commands[i] for i in missing)])
+        if again[0] not in (self.sha, self.sha.decode()):
+            raise ResponseError(f"SCRIPT LOAD answered {again[0]!r}")
+        for index, reply in zip(missing, again[1:], strict=True):
+            if reply is None:
+                raise NoScriptError("the script vanished again")
+            replies[index] = reply
 
     async def _connection(self) -> AbstractConnection:
         held = self._held
@@ -298,3 +299,14 @@ def _answer(waiting: list[Waiting]) -> None:
     for _, _, future in waiting:
         if not future.done():
             future.set_result(None)
+
+
+def _flat_replies(calls: list[list[Waiting]], replies: list[Any]) -> Reply:
+    """The calls' replies as one flat list, after checking each has its hits' numbers."""
+    for call, reply in zip(calls, replies, strict=True):
+        if not isinstance(reply, list) or len(reply) != len(call) * REPLY_LENGTH:
+            raise ResponseError(f"unexpected reply to the rate limit script: {reply!r}")
+    if len(replies) == 1:
+        flat: Reply = replies[0]
+        return flat
+    return [number for reply in replies for number in reply]

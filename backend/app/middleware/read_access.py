@@ -11,18 +11,21 @@ reported rather than ignored. The OpenAPI document still names the scope of each
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.cache import CacheManager
-from app.database import Database
 from app.errors import (
     AppError,
     app_error_response,
     database_unavailable_response,
     is_connection_failure,
 )
-from app.services.api_keys import Scope as KeyScope
-from app.services.api_keys import authenticate
+
+# Given the X-API-Key header (None when absent), the verified caller; raises an AppError
+# (401, 403) when the key may not read. `services.api_keys.key_check` builds one; the
+# middleware only knows that it is awaited.
+KeyCheck = Callable[[str | None], Awaitable[object]]
 
 READ_METHODS = frozenset({"GET", "HEAD"})
 API_PREFIX = "/api/"
@@ -46,12 +49,9 @@ class ReadAccessMiddleware:
     The verified caller is left in ``request.state.principal`` (None for a public read).
     """
 
-    def __init__(
-        self, app: ASGIApp, database: Database, cache: CacheManager, public_reads: bool
-    ) -> None:
+    def __init__(self, app: ASGIApp, check_key: KeyCheck, public_reads: bool) -> None:
         self.app = app
-        self.database = database
-        self.cache = cache
+        self.check_key = check_key
         self.public_reads = public_reads
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -62,7 +62,7 @@ class ReadAccessMiddleware:
         principal = None
         if key is not None or not self.public_reads:
             try:
-                principal = await authenticate(self.database, self.cache, key, KeyScope.READ)
+                principal = await self.check_key(key)
             except AppError as error:
                 await app_error_response(error)(scope, receive, send)
                 return

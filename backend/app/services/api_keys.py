@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cache import CacheManager, cache_key
 from app.database import Database, after_commit
-from app.errors import Forbidden, NotFoundError, Unauthorized
+from app.errors import Forbidden, NotFound, Unauthorized
 from app.models import ApiKey
 from app.repositories import api_keys
 
@@ -29,14 +29,14 @@ KEY_PATTERN = re.compile(r"^cp_([0-9a-f]{8})_[A-Za-z0-9_-]{43}$")
 VERIFIED_TTL_S = 60
 
 
-class Scope(StrEnum):
+class KeyScope(StrEnum):
     READ = "read"
     WRITE = "write"
     ADMIN = "admin"
 
-    def allows(self, needed: Scope) -> bool:
+    def allows(self, needed: KeyScope) -> bool:
         """admin includes write, write includes read."""
-        order = (Scope.READ, Scope.WRITE, Scope.ADMIN)
+        order = (KeyScope.READ, KeyScope.WRITE, KeyScope.ADMIN)
         return order.index(self) >= order.index(needed)
 
 
@@ -46,9 +46,9 @@ class Principal:
 
     prefix: str
     name: str
-    scopes: tuple[Scope, ...]
+    scopes: tuple[KeyScope, ...]
 
-    def allows(self, needed: Scope) -> bool:
+    def allows(self, needed: KeyScope) -> bool:
         return any(scope.allows(needed) for scope in self.scopes)
 
 
@@ -63,7 +63,7 @@ def verified_cache_key(prefix: str) -> str:
 async def create_key(
     session: AsyncSession,
     name: str,
-    scopes: Sequence[Scope],
+    scopes: Sequence[KeyScope],
     *,
     expires_in: timedelta | None = None,
 ) -> tuple[ApiKey, str]:
@@ -84,7 +84,7 @@ async def create_key(
 
 async def revoke_key(session: AsyncSession, cache: CacheManager, prefix: str) -> None:
     if not await api_keys.revoke(session, prefix, datetime.now(UTC)):
-        raise NotFoundError(f"no active API key with prefix {prefix!r}")
+        raise NotFound(f"no active API key with prefix {prefix!r}")
 
     async def forget() -> None:  # other processes drop it through the invalidation channel
         await cache.delete(verified_cache_key(prefix))
@@ -121,8 +121,34 @@ async def _load(database: Database, prefix: str, key: str, now: datetime) -> dic
         }
 
 
+async def verified_prefix(cache: CacheManager, key: str) -> str | None:
+    """The prefix of ``key`` if `authenticate` verified this very key recently, else None.
+
+    Answered from the cache alone (never the database): the rate limiter asks it for every
+    request that sends a key, before anything else has looked at the key.
+    """
+    match = KEY_PATTERN.match(key)
+    if match is None:
+        return None
+    record = await cache.get(verified_cache_key(match.group(1)))
+    if isinstance(record, dict) and hmac.compare_digest(str(record.get("hash", "")), hash_key(key)):
+        return match.group(1)
+    return None
+
+
+def key_check(
+    database: Database, cache: CacheManager, needed: KeyScope
+) -> Callable[[str | None], Awaitable[Principal]]:
+    """`authenticate` for one scope, as the read-access middleware calls it."""
+
+    async def check(key: str | None) -> Principal:
+        return await authenticate(database, cache, key, needed)
+
+    return check
+
+
 async def authenticate(
-    database: Database, cache: CacheManager, key: str | None, needed: Scope
+    database: Database, cache: CacheManager, key: str | None, needed: KeyScope
 ) -> Principal:
     """The caller behind ``key`` if it may do ``needed``; 401 or 403 otherwise."""
     if not key:
@@ -139,7 +165,7 @@ async def authenticate(
     expires = record.get("expires_at")
     if not record["valid"] or (isinstance(expires, str) and datetime.fromisoformat(expires) <= now):
         raise Unauthorized("the API key is unknown, revoked or expired")
-    principal = Principal(prefix, str(record["name"]), tuple(Scope(s) for s in record["scopes"]))
+    principal = Principal(prefix, str(record["name"]), tuple(KeyScope(s) for s in record["scopes"]))
     if not principal.allows(needed):
         raise Forbidden(f"this API key lacks the {needed.value!r} scope")
     return principal

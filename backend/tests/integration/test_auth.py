@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.cache import CacheManager
 from app.main import create_app
 from app.models import ApiKey, Cryptocurrency
-from app.services.api_keys import Scope, create_key, revoke_key, verified_cache_key
+from app.services.api_keys import KeyScope, create_key, revoke_key, verified_cache_key
 from tests.conftest import TransactionalDatabase, make_api_key, make_settings
 
 COINS = "/api/v1/cryptocurrencies"
@@ -106,7 +106,7 @@ async def test_private_reads_need_a_read_key(
 
 
 async def test_keys_are_stored_as_hashes_only(db_session: AsyncSession) -> None:
-    row, key = await create_key(db_session, "ci", [Scope.WRITE])
+    row, key = await create_key(db_session, "ci", [KeyScope.WRITE])
     assert key.startswith(f"cp_{row.prefix}_") and len(key) == 3 + 8 + 1 + 43
     assert row.key_hash == hashlib.sha256(key.encode()).hexdigest()
     stored = (await db_session.execute(select(ApiKey).where(ApiKey.id == row.id))).scalar_one()
@@ -119,14 +119,14 @@ async def test_keys_are_stored_as_hashes_only(db_session: AsyncSession) -> None:
 async def test_revoked_and_expired_keys_stop_working_at_once(
     anonymous: httpx.AsyncClient, db_session: AsyncSession, cache: CacheManager
 ) -> None:
-    _row, key = await create_key(db_session, "soon revoked", [Scope.WRITE])
+    _row, key = await create_key(db_session, "soon revoked", [KeyScope.WRITE])
     headers = {"X-API-Key": key}
     assert (await anonymous.post(COINS, json=NEW_COIN, headers=headers)).status_code == 201
     await revoke_key(db_session, cache, _row.prefix)
     await cache.delete(verified_cache_key(_row.prefix))  # what the after-commit hook does
     _problem(await anonymous.post(COINS, json={**NEW_COIN, "symbol": "DOT"}, headers=headers), 401)
 
-    _row, old = await create_key(db_session, "expired", [Scope.WRITE], expires_in=timedelta(0))
+    _row, old = await create_key(db_session, "expired", [KeyScope.WRITE], expires_in=timedelta(0))
     response = await anonymous.post(
         COINS, json={**NEW_COIN, "symbol": "XLM"}, headers={"X-API-Key": old}
     )
@@ -182,7 +182,7 @@ async def test_private_reads_check_every_read_route_and_head(
 async def test_a_revoked_key_cannot_read_even_where_reads_are_public(
     anonymous: httpx.AsyncClient, db_session: AsyncSession, cache: CacheManager
 ) -> None:
-    row, key = await create_key(db_session, "reader", [Scope.READ])
+    row, key = await create_key(db_session, "reader", [KeyScope.READ])
     assert (await anonymous.get(COINS, headers={"X-API-Key": key})).status_code == 200
     await revoke_key(db_session, cache, row.prefix)
     await cache.delete(verified_cache_key(row.prefix))

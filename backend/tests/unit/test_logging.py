@@ -13,9 +13,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.observability import metrics as observability
+from app.middleware import request_context as observability
+from app.middleware.request_context import (
+    REQUEST_ID,
+    _new_request_id,
+    _request_id,
+    _reset_request_ids,
+)
 from app.observability.logging import RequestIdFilter, _formatter, configure_logging, request_id_var
-from app.observability.metrics import REQUEST_ID, _new_request_id, _request_id, _reset_request_ids
 
 ASCTIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3}$")
 ACCESS = {"method": "GET", "path": "/x/BTC", "route": "/x/{symbol}", "status": 200}
