@@ -44,12 +44,14 @@ from __future__ import annotations
 
 import gc
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from operator import sub
+from typing import NamedTuple
 
+from app.ingestion.fields import Invalid, number, parse_number, parse_timestamp, timestamp
 from app.market import BASE_TIMEFRAMES, Candle, Timeframe
 
 __all__ = [
@@ -72,12 +74,6 @@ MAX_BATCH_ROWS = 100_000
 MAX_REPORTED = 50  # errors kept on a BatchRejected; total_errors still counts all of them
 CANDLE_FIELDS = ("timestamp", "open", "high", "low", "close", "volume")
 
-EARLIEST = datetime(2009, 1, 1, tzinfo=UTC)  # the Bitcoin genesis block is from 2009-01-03
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MILLISECONDS_FROM = 10**11
-_MICROSECONDS_FROM = 10**14
-_TOO_LARGE_FROM = 10**17  # microseconds from here on are after the year 5138
-_MAX_TIME_TEXT = 64
 _NUMBER_FIELDS = CANDLE_FIELDS[1:]
 # (open time, position in the rows, open, high, low, close, volume)
 _Entry = tuple[datetime, int, float, float, float, float, float]
@@ -151,14 +147,6 @@ class CandleBatch:
     candles: list[Candle]  # ascending by timestamp, unique, never empty
     timeframe: Timeframe  # as given, or inferred
     skipped: list[RowError] = field(default_factory=list)  # only with skip_invalid=True
-
-
-class _Invalid(Exception):
-    """Internal: a value broke a rule; the message never contains the value."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @contextmanager
@@ -237,158 +225,6 @@ def _json_rows(items: list[object]) -> list[RawRow]:
     return rows
 
 
-# --------------------------------------------------------------------------- field parsers
-
-
-def parse_number(value: object) -> float:
-    """A finite float from an int, float or numeric string; raises ValueError (no value in it)."""
-    try:
-        return _number(value)
-    except _Invalid as exc:
-        raise ValueError(exc.message) from None
-
-
-def parse_timestamp(value: object) -> datetime:
-    """A tz-aware UTC datetime by the module's timestamp rules; raises ValueError."""
-    try:
-        return _timestamp(value)
-    except _Invalid as exc:
-        raise ValueError(exc.message) from None
-
-
-def _number(value: object) -> float:
-    # The same acceptance as the inlined fast path in validate_batch: float() minus booleans.
-    if isinstance(value, bool):  # float(True) would be 1.0
-        raise _Invalid("is a boolean, not a number")
-    if value is None:
-        raise _Invalid("is missing")
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except OverflowError:  # an int too large for a float
-        raise _Invalid("is not a finite number") from None
-    except (TypeError, ValueError):
-        blank = isinstance(value, str) and not value.strip()
-        raise _Invalid("is missing" if blank else "is not a number") from None
-    if number - number != 0:  # NaN and both infinities (inf - inf is NaN)
-        raise _Invalid("is not a finite number")
-    if number < 0:
-        raise _Invalid("is negative")
-    return number + 0.0  # -0.0 + 0.0 is 0.0
-
-
-def _timestamp(value: object) -> datetime:
-    if isinstance(value, str):
-        moment = _time_from_text(value)
-    elif isinstance(value, bool):  # before int: bool is an int
-        raise _Invalid("is a boolean, not a time")
-    elif isinstance(value, int | float):
-        moment = _time_from_epoch(value)
-    elif isinstance(value, datetime):
-        moment = value if value.tzinfo is not None else _as_utc(value)
-    elif value is None:
-        raise _Invalid("is missing")
-    else:
-        raise _Invalid("is not an ISO 8601 time or epoch milliseconds")
-    if moment.tzinfo is not UTC:
-        try:
-            moment = moment.astimezone(UTC)
-        except (OverflowError, ValueError):
-            raise _Invalid("is out of range") from None
-    if moment < EARLIEST:
-        raise _Invalid("is before 2009")
-    return moment
-
-
-def _as_utc(naive: datetime) -> datetime:
-    # Positional arguments: datetime.replace(tzinfo=...) costs three times as much.
-    return datetime(
-        naive.year,
-        naive.month,
-        naive.day,
-        naive.hour,
-        naive.minute,
-        naive.second,
-        naive.microsecond,
-        UTC,
-    )
-
-
-# CryptoDataDownload hourly files write "2019-10-17 09-AM"; on a 12-hour clock "12-AM" is
-# midnight and "12-PM" noon. Read by table rather than strptime's %p, which follows the locale.
-_TWELVE_HOUR = {
-    f"{hour:02d}-{half}": f"T{hour % 12 + (12 if half == 'PM' else 0):02d}:00+00:00"
-    for hour in range(1, 13)
-    for half in ("AM", "PM")
-}
-
-
-def _time_from_text(text: str) -> datetime:
-    if not text or text[0] <= " " or text[-1] <= " ":
-        text = text.strip()
-        if not text:
-            raise _Invalid("is missing")
-    if len(text) > _MAX_TIME_TEXT:
-        raise _Invalid("is too long for a time")
-    if text.isdigit() and text.isascii():
-        digits = len(text)
-        if digits == 13 and text[0] != "0":  # ms from 2001-09-09 to 2286: ccxt's usual
-            seconds, fraction = divmod(int(text), 1000)
-            if not fraction:
-                return datetime.fromtimestamp(seconds, UTC)
-        if digits > 17:
-            raise _Invalid("is out of range")
-        return _time_from_whole(int(text))
-    if len(text) == 16 and text[10] == " " and text[13] == "-":
-        suffix = _TWELVE_HOUR.get(text[11:].upper())
-        if suffix is not None:
-            text = text[:10] + suffix
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        pass
-    else:
-        return moment if moment.tzinfo is not None else _as_utc(moment)
-    try:
-        number = float(text)  # "-5", "1.5e12", "NaN": numbers written as text
-    except ValueError:
-        raise _Invalid("is not an ISO 8601 time or epoch milliseconds") from None
-    return _time_from_epoch(number)
-
-
-def _time_from_epoch(value: float) -> datetime:
-    if value - value != 0:
-        raise _Invalid("is not a finite number")
-    if value < 0:
-        raise _Invalid("is negative")
-    if isinstance(value, int):
-        return _time_from_whole(value)
-    if value.is_integer():
-        return _time_from_whole(int(value))
-    if value >= _TOO_LARGE_FROM:
-        raise _Invalid("is out of range")
-    per_second = _per_second(value)
-    return _EPOCH + timedelta(microseconds=value * (1_000_000 // per_second))
-
-
-def _time_from_whole(value: int) -> datetime:
-    """A non-negative whole epoch value in the unit its size gives."""
-    if value < _MILLISECONDS_FROM:  # seconds
-        return datetime.fromtimestamp(value, UTC)
-    if value >= _TOO_LARGE_FROM:
-        raise _Invalid("is out of range")
-    per_second = _per_second(value)
-    seconds, fraction = divmod(value, per_second)
-    if not fraction:  # the usual case, and the fastest way to an aware datetime
-        return datetime.fromtimestamp(seconds, UTC)
-    return _EPOCH + timedelta(seconds=seconds, microseconds=fraction * 1_000_000 // per_second)
-
-
-def _per_second(value: float) -> int:
-    if value >= _MICROSECONDS_FROM:
-        return 1_000_000
-    return 1000 if value >= _MILLISECONDS_FROM else 1
-
-
 # --------------------------------------------------------------------------- the batch
 
 
@@ -425,118 +261,29 @@ def validate_batch(
         return _validate(rows, timeframe, now.astimezone(UTC), skip_invalid)
 
 
+@dataclass(slots=True)
+class _Checked:
+    """The rows after the per-row rules, before the rules that compare rows."""
+
+    parsed: list[_Entry] = field(default_factory=list)  # rows that passed the per-row rules
+    errors: list[tuple[int, RowError]] = field(default_factory=list)  # (position, error)
+    other_moments: list[datetime] = field(default_factory=list)  # valid times of price refusals
+
+
 def _validate(
     rows: Sequence[RawRow], timeframe: Timeframe | None, now: datetime, skip_invalid: bool
 ) -> CandleBatch:
-    errors: list[tuple[int, RowError]] = []  # (position in rows, error), ascending
-    parsed: list[_Entry] = []  # rows that passed the per-row rules
-    other_moments: list[datetime] = []  # valid times of rows refused for their numbers
-    timestamp = _timestamp
-    for position, raw in enumerate(rows):
-        if raw.problem is not None:
-            errors.append((position, RowError(raw.row, "row", raw.problem)))
-            continue
-        get = raw.values.get
-        try:
-            moment = timestamp(get("timestamp"))
-        except _Invalid as exc:
-            errors.append((position, RowError(raw.row, "timestamp", exc.message)))
-            continue
-        # Fast path, the same rules as _number: float() of each value, then one test for
-        # "all finite" (inf - inf and NaN - NaN are NaN, which spreads through the sum).
-        raw_open, raw_high, raw_low = get("open"), get("high"), get("low")
-        raw_close, raw_volume = get("close"), get("volume")
-        try:
-            open_ = float(raw_open)  # type: ignore[arg-type]
-            high = float(raw_high)  # type: ignore[arg-type]
-            low = float(raw_low)  # type: ignore[arg-type]
-            close = float(raw_close)  # type: ignore[arg-type]
-            volume = float(raw_volume)  # type: ignore[arg-type]
-        except (TypeError, ValueError, OverflowError):
-            fine = False
-        else:
-            fine = (
-                open_ - open_ + high - high + low - low + close - close + volume - volume == 0
-                and open_ >= 0
-                and high >= 0
-                and low >= 0
-                and close >= 0
-                and volume >= 0
-                and type(raw_open) is not bool
-                and type(raw_high) is not bool
-                and type(raw_low) is not bool
-                and type(raw_close) is not bool
-                and type(raw_volume) is not bool
-            )
-        if not fine:
-            name, message = _number_problem(raw.values)
-            errors.append((position, RowError(raw.row, name, message)))
-            other_moments.append(moment)
-        elif high < open_ or high < close:
-            errors.append((position, RowError(raw.row, "high", "high is below max(open, close)")))
-            other_moments.append(moment)
-        elif low > open_ or low > close:
-            errors.append((position, RowError(raw.row, "low", "low is above min(open, close)")))
-            other_moments.append(moment)
-        elif moment > now:
-            errors.append((position, RowError(raw.row, "timestamp", "is in the future")))
-        else:
-            # + 0.0 turns -0.0 into 0.0.
-            entry = (
-                moment,
-                position,
-                open_ + 0.0,
-                high + 0.0,
-                low + 0.0,
-                close + 0.0,
-                volume + 0.0,
-            )
-            parsed.append(entry)
-
+    checked = _check_rows(rows, now)
     # By time, then by position: of rows sharing a time, the first received comes first.
     # Newest-first files are one descending run, which the sort reverses in linear time.
-    parsed.sort()
+    checked.parsed.sort()
     if timeframe is None:
-        try:
-            # Times of rows refused for their prices still show the spacing, which matters
-            # when many rows are skipped.
-            moments = [entry[0] for entry in parsed]
-            if other_moments:
-                moments.extend(other_moments)
-                moments.sort()
-            timeframe = _infer_timeframe(moments)
-        except _Invalid as exc:
-            problem = RowError(None, "timeframe", exc.message)
-            raise BatchRejected([error for _, error in errors] + [problem]) from None
-
-    kept: list[_Entry] = []
-    late: list[tuple[int, RowError]] = []
-    step = timeframe.seconds
-    by_day = 86400 % step == 0  # every base timeframe: alignment is a time-of-day test
-    misaligned = f"is not aligned to {timeframe} candles"
-    previous: datetime | None = None
-    first_row = 0
-    for entry in parsed:
-        moment = entry[0]
-        if by_day:
-            aligned = not moment.microsecond and not (
-                (moment.hour * 3600 + moment.minute * 60 + moment.second) % step
-            )
-        else:
-            aligned = timeframe.is_aligned(moment)
-        if not aligned:
-            late.append((entry[1], RowError(rows[entry[1]].row, "timestamp", misaligned)))
-        elif moment == previous:
-            message = f"duplicate timestamp (also row {first_row})"
-            late.append((entry[1], RowError(rows[entry[1]].row, "timestamp", message)))
-        else:
-            previous = moment
-            first_row = rows[entry[1]].row
-            kept.append(entry)
+        timeframe = _settle_timeframe(checked)
+    kept, late = _keep_aligned_unique(checked.parsed, rows, timeframe)
+    errors = checked.errors
     if late:
         errors.extend(late)
         errors.sort(key=_position)
-
     reported = [error for _, error in errors]
     if reported and (not skip_invalid or not kept):
         raise BatchRejected(reported)
@@ -547,14 +294,135 @@ def _validate(
     )
 
 
+def _check_rows(rows: Sequence[RawRow], now: datetime) -> _Checked:
+    checked = _Checked()
+    parsed, errors, other_moments = checked.parsed, checked.errors, checked.other_moments
+    check = _check_row
+    for position, raw in enumerate(rows):
+        if raw.problem is not None:
+            errors.append((position, RowError(raw.row, "row", raw.problem)))
+            continue
+        outcome = check(raw, position, now)
+        if not isinstance(outcome, _Refused):
+            parsed.append(outcome)
+            continue
+        errors.append((position, outcome.error))
+        if outcome.moment is not None:
+            other_moments.append(outcome.moment)
+    return checked
+
+
+class _Refused(NamedTuple):
+    error: RowError
+    moment: datetime | None  # a valid open time, kept to show the file's spacing
+
+
+def _check_row(raw: RawRow, position: int, now: datetime) -> _Entry | _Refused:
+    """The row, already split into fields, as an entry, or the first per-row rule it breaks."""
+    get = raw.values.get
+    try:
+        moment = timestamp(get("timestamp"))
+    except Invalid as exc:
+        return _Refused(RowError(raw.row, "timestamp", exc.message), None)
+    # Fast path, the same rules as fields.number for the five numbers at once, inline because
+    # this runs per row: float() of each value, then one test for "all finite" (inf - inf and
+    # NaN - NaN are NaN, which spreads through the sum). _number_problem says what failed.
+    raw_open, raw_high, raw_low = get("open"), get("high"), get("low")
+    raw_close, raw_volume = get("close"), get("volume")
+    try:
+        open_ = float(raw_open)  # type: ignore[arg-type]
+        high = float(raw_high)  # type: ignore[arg-type]
+        low = float(raw_low)  # type: ignore[arg-type]
+        close = float(raw_close)  # type: ignore[arg-type]
+        volume = float(raw_volume)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        fine = False
+    else:
+        fine = (
+            open_ - open_ + high - high + low - low + close - close + volume - volume == 0
+            and open_ >= 0
+            and high >= 0
+            and low >= 0
+            and close >= 0
+            and volume >= 0
+            and type(raw_open) is not bool
+            and type(raw_high) is not bool
+            and type(raw_low) is not bool
+            and type(raw_close) is not bool
+            and type(raw_volume) is not bool
+        )
+    if not fine:
+        return _Refused(RowError(raw.row, *_number_problem(raw.values)), moment)
+    if high < open_ or high < close:
+        return _Refused(RowError(raw.row, "high", "high is below max(open, close)"), moment)
+    if low > open_ or low > close:
+        return _Refused(RowError(raw.row, "low", "low is above min(open, close)"), moment)
+    if moment > now:
+        return _Refused(RowError(raw.row, "timestamp", "is in the future"), None)
+    # + 0.0 turns -0.0 into 0.0.
+    return (moment, position, open_ + 0.0, high + 0.0, low + 0.0, close + 0.0, volume + 0.0)
+
+
+def _settle_timeframe(checked: _Checked) -> Timeframe:
+    """The inferred timeframe, or the batch's rejection with every row error so far."""
+    # Times of rows refused for their prices still show the spacing, which matters when many
+    # rows are skipped.
+    moments = [entry[0] for entry in checked.parsed]
+    if checked.other_moments:
+        moments.extend(checked.other_moments)
+        moments.sort()
+    try:
+        return _infer_timeframe(moments)
+    except Invalid as exc:
+        problem = RowError(None, "timeframe", exc.message)
+        raise BatchRejected([error for _, error in checked.errors] + [problem]) from None
+
+
+def _keep_aligned_unique(
+    parsed: list[_Entry], rows: Sequence[RawRow], timeframe: Timeframe
+) -> tuple[list[_Entry], list[tuple[int, RowError]]]:
+    """Of time-sorted entries, those aligned to the timeframe and first at their time."""
+    kept: list[_Entry] = []
+    late: list[tuple[int, RowError]] = []
+    aligned = _alignment_test(timeframe)
+    misaligned = f"is not aligned to {timeframe} candles"
+    previous: datetime | None = None
+    first_row = 0
+    for entry in parsed:
+        moment, position = entry[0], entry[1]
+        if not aligned(moment):
+            late.append((position, RowError(rows[position].row, "timestamp", misaligned)))
+        elif moment == previous:
+            message = f"duplicate timestamp (also row {first_row})"
+            late.append((position, RowError(rows[position].row, "timestamp", message)))
+        else:
+            previous = moment
+            first_row = rows[position].row
+            kept.append(entry)
+    return kept, late
+
+
+def _alignment_test(timeframe: Timeframe) -> Callable[[datetime], bool]:
+    step = timeframe.seconds
+    if 86400 % step:  # no base timeframe: they all divide a day
+        return timeframe.is_aligned
+
+    def on_the_clock(moment: datetime) -> bool:  # a time-of-day test, cheaper than epoch math
+        return not moment.microsecond and not (
+            (moment.hour * 3600 + moment.minute * 60 + moment.second) % step
+        )
+
+    return on_the_clock
+
+
 def _number_problem(values: Mapping[str, object]) -> tuple[str, str]:
-    """The first price or volume field that _number refuses, and why."""
+    """The first price or volume field that fields.number refuses, and why."""
     for name in _NUMBER_FIELDS:
         try:
-            _number(values.get(name))
-        except _Invalid as exc:
+            number(values.get(name))
+        except Invalid as exc:
             return name, exc.message
-    raise AssertionError("the fast path refused a row that _number accepts")
+    raise AssertionError("the fast path refused a row that fields.number accepts")
 
 
 def _position(item: tuple[int, RowError]) -> int:
@@ -566,13 +434,13 @@ def _infer_timeframe(moments: list[datetime]) -> Timeframe:
     spacings = Counter(map(sub, moments[1:], moments[:-1]))
     spacings.pop(timedelta(0), None)  # repeated times
     if not spacings:
-        raise _Invalid("cannot infer from one row; pass timeframe")
+        raise Invalid("cannot infer from one row; pass timeframe")
     # Most common spacing; of equally common ones the shortest.
     spacing = min(spacings.items(), key=_most_common_shortest)[0]
     whole_seconds = spacing.days * 86400 + spacing.seconds
     found = None if spacing.microseconds else Timeframe.from_seconds(whole_seconds)
     if found is None or found not in BASE_TIMEFRAMES:
-        raise _Invalid(
+        raise Invalid(
             "cannot infer: the usual spacing is not a supported timeframe; pass timeframe"
         )
     return found

@@ -175,6 +175,13 @@ class CoinGeckoConfig:
     max_range_days: int = _HOURLY_LIMIT_DAYS
 
     def __post_init__(self) -> None:
+        self._check_access()
+        self._check_limits()
+        base = (self.base_url or BASE_URLS[self.plan]).rstrip("/")
+        object.__setattr__(self, "base_url", base)
+
+    def _check_access(self) -> None:
+        """The plan is known and has a key exactly when it needs one."""
         if self.plan not in BASE_URLS:
             raise ValueError(f"plan must be one of {sorted(BASE_URLS)}, not {self.plan!r}")
         if self.plan == "public" and self.api_key:
@@ -183,6 +190,8 @@ class CoinGeckoConfig:
             raise ValueError(f"plan={self.plan!r} needs an api_key")
         if self.api_key is not None and not _is_header_safe(self.api_key):
             raise ValueError("api_key contains characters that cannot go in an HTTP header")
+
+    def _check_limits(self) -> None:
         if not (math.isfinite(self.timeout_s) and self.timeout_s > 0):
             raise ValueError("timeout_s must be a positive number")
         if self.max_retries < 0:
@@ -195,8 +204,6 @@ class CoinGeckoConfig:
             raise ValueError(
                 f"max_range_days must be 1..{_HOURLY_LIMIT_DAYS}: longer ranges come back daily"
             )
-        base = (self.base_url or BASE_URLS[self.plan]).rstrip("/")
-        object.__setattr__(self, "base_url", base)
 
     @property
     def root_url(self) -> str:

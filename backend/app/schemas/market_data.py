@@ -58,12 +58,6 @@ class Coverage(BaseModel):
     gaps: list[Gap]
 
 
-class IngestRowError(BaseModel):
-    row: int
-    field: str
-    message: str
-
-
 class IngestResult(BaseModel):
     symbol: str
     timeframe: Timeframe

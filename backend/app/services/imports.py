@@ -15,7 +15,7 @@ from typing import Any
 
 from app.cache import CacheManager
 from app.database import Database
-from app.errors import InvalidInputError
+from app.errors import InvalidInput
 from app.ingestion.batch import BatchRejected, CandleBatch, RawRow, RowError, validate_batch
 from app.ingestion.coingecko import CoinGeckoClient, hourly_candles_from_points
 from app.ingestion.csv_formats import rows_from_csv
@@ -231,7 +231,7 @@ async def backfill_gaps(
     if not coverage.gaps or coverage.base_timeframe is None:
         return report
     if not coin.coin_gecko_id:
-        raise InvalidInputError(f"{coin.symbol} has no coin_gecko_id; set it with PATCH first")
+        raise InvalidInput(f"{coin.symbol} has no coin_gecko_id; set it with PATCH first")
     base = coverage.base_timeframe
     found: list[Candle] = []
     for gap in coverage.gaps:

@@ -28,9 +28,7 @@ from app.ingestion.coingecko import (
     CoinGeckoFatal,
     CoinGeckoRetryable,
     MarketPoint,
-    OhlcBar,
     hourly_candles_from_points,
-    ohlc_candle_length,
     parse_market_chart,
 )
 from app.market import Candle, Timeframe
@@ -39,7 +37,6 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "coingecko"
 PUBLIC = "https://api.coingecko.com/api/v3"
 PRO = "https://pro-api.coingecko.com/api/v3"
 RANGE = f"{PUBLIC}/coins/bitcoin/market_chart/range"
-OHLC = f"{PUBLIC}/coins/bitcoin/ohlc"
 SECRET = "CG-s3cr3t-t3st-k3y"
 
 FIVE_MIN = "market_chart_range_bitcoin_usd_5m.json"
@@ -132,11 +129,11 @@ async def test_public_plan_sends_no_key_header(router: respx.MockRouter, sleeps:
 async def test_key_header_and_root_follow_the_plan(
     router: respx.MockRouter, sleeps: Sleeps, plan: str, root: str, header: str, absent: str
 ) -> None:
-    route = router.get(f"{root}/coins/bitcoin/ohlc").mock(
-        return_value=fixture_response("ohlc_bitcoin_usd_1d.json")
+    route = router.get(f"{root}/coins/bitcoin/market_chart/range").mock(
+        return_value=fixture_response(FIVE_MIN)
     )
     async with make_client(sleeps, plan=plan, api_key=SECRET) as client:
-        await client.ohlc("bitcoin", 1)
+        await client.market_chart_range("bitcoin", FIVE_MIN_START, FIVE_MIN_END)
     request = route.calls.last.request
     assert request.headers[header] == SECRET
     assert absent not in request.headers
@@ -249,17 +246,17 @@ async def test_range_arguments_are_checked_before_any_request(
 async def test_429_waits_retry_after_capped_then_succeeds(
     router: respx.MockRouter, sleeps: Sleeps, caplog: pytest.LogCaptureFixture
 ) -> None:
-    route = router.get(OHLC).mock(
+    route = router.get(RANGE).mock(
         side_effect=[
             fixture_response("error_429_rate_limited.json", 429, **{"retry-after": "119"}),
             fixture_response("error_429_rate_limited.json", 429, **{"retry-after": "2"}),
-            fixture_response("ohlc_bitcoin_usd_1d.json"),
+            fixture_response(FIVE_MIN),
         ]
     )
     caplog.set_level(logging.DEBUG)
     async with make_client(sleeps, plan="demo", api_key=SECRET) as client:
-        bars = await client.ohlc("bitcoin", 1)
-    assert len(bars) == 8
+        points = await client.market_chart_range("bitcoin", FIVE_MIN_START, FIVE_MIN_END)
+    assert len(points) == 25
     assert route.call_count == 3
     assert sleeps.calls == [60.0, 2.0]  # 119 s capped at backoff_max_s
     assert "HTTP 429" in caplog.text
@@ -269,14 +266,14 @@ async def test_429_waits_retry_after_capped_then_succeeds(
 async def test_retry_after_as_http_date_is_honoured_and_capped(
     router: respx.MockRouter, sleeps: Sleeps
 ) -> None:
-    router.get(OHLC).mock(
+    router.get(RANGE).mock(
         side_effect=[
             httpx.Response(429, headers={"retry-after": "Fri, 31 Dec 2999 23:59:59 GMT"}),
-            fixture_response("ohlc_bitcoin_usd_1d.json"),
+            fixture_response(FIVE_MIN),
         ]
     )
     async with make_client(sleeps, backoff_max_s=30) as client:
-        await client.ohlc("bitcoin", "1")
+        await client.market_chart_range("bitcoin", FIVE_MIN_START, FIVE_MIN_END)
     assert sleeps.calls == [30.0]
 
 
@@ -352,10 +349,10 @@ async def test_timeout_or_transport_error_then_success(
 async def test_timeouts_forever_raise_retryable_chained_to_the_last_error(
     router: respx.MockRouter, sleeps: Sleeps
 ) -> None:
-    route = router.get(OHLC).mock(side_effect=httpx.ReadTimeout("read timed out"))
+    route = router.get(RANGE).mock(side_effect=httpx.ReadTimeout("read timed out"))
     async with make_client(sleeps, max_retries=2) as client:
         with pytest.raises(CoinGeckoRetryable) as caught:
-            await client.ohlc("bitcoin", 7)
+            await client.market_chart_range("bitcoin", FIVE_MIN_START, FIVE_MIN_END)
     assert route.call_count == 3
     assert len(sleeps.calls) == 2
     assert caught.value.status is None
@@ -395,10 +392,10 @@ async def test_404_unknown_coin_is_fatal_after_one_attempt(
 async def test_other_4xx_are_fatal_at_once_without_echoing_the_body(
     router: respx.MockRouter, sleeps: Sleeps, status: int, body: str, hint: str
 ) -> None:
-    route = router.get(OHLC).mock(return_value=httpx.Response(status, text=body))
+    route = router.get(RANGE).mock(return_value=httpx.Response(status, text=body))
     async with make_client(sleeps, plan="demo", api_key=SECRET) as client:
         with pytest.raises(CoinGeckoFatal) as caught:
-            await client.ohlc("bitcoin", 30)
+            await client.market_chart_range("bitcoin", FIVE_MIN_START, FIVE_MIN_END)
     assert route.call_count == 1
     assert sleeps.calls == []
     message = str(caught.value)
@@ -514,72 +511,6 @@ def test_every_error_class_shares_the_base() -> None:
     assert issubclass(CoinGeckoRetryable, CoinGeckoError)
     assert issubclass(CoinGeckoFatal, CoinGeckoError)
     assert not issubclass(CoinGeckoFatal, CoinGeckoRetryable)
-
-
-# --------------------------------------------------------------------------- /ohlc
-
-
-async def test_ohlc_parses_close_time_bars(router: respx.MockRouter, sleeps: Sleeps) -> None:
-    route = router.get(OHLC).mock(return_value=fixture_response("ohlc_bitcoin_usd_1d.json"))
-    async with make_client(sleeps) as client:
-        bars = await client.ohlc("bitcoin", 1, vs_currency="usd")
-    assert query(route.calls.last.request) == {"vs_currency": "usd", "days": "1"}
-    assert len(bars) == 8
-    assert bars[0] == OhlcBar(
-        close_time=utc(2024, 3, 2, 0, 30), open=61432.0, high=61508.0, low=61397.0, close=61470.0
-    )
-    assert bars[-1] == OhlcBar(
-        close_time=utc(2024, 3, 2, 4, 0), open=61687.0, high=61742.0, low=61618.0, close=61655.0
-    )
-    steps = {b.close_time - a.close_time for a, b in pairwise(bars)}
-    assert steps == {ohlc_candle_length(1)} == {timedelta(minutes=30)}
-    assert all(isinstance(bar.open, float) for bar in bars)
-
-
-@pytest.mark.parametrize(
-    ("row", "expected"),
-    [
-        ([1709339400000, 61432, 61400, 61397, 61470], "ohlc[1]: inconsistent bar"),  # high < close
-        ([1709339400000, 61432, 61508, 61440, 61470], "ohlc[1]: inconsistent bar"),  # low > open
-        ([1709339400000, 61432, 61508, 61397], "ohlc[1]: expected [ms, open, high, low, close]"),
-        ([1709339400000, 61432, "61508", 61397, 61470], "ohlc[1][2]: expected a number"),
-        ([1709339400000, 61432, 61508, -1, 61470], "ohlc[1][3]: number is negative"),
-        ([1709337600000, 61432, 61508, 61397, 61470], "ohlc[1][0]: timestamp"),  # not after [0]
-    ],
-)
-async def test_ohlc_malformed_rows_are_fatal(
-    router: respx.MockRouter, sleeps: Sleeps, row: list[Any], expected: str
-) -> None:
-    payload = json.loads(fixture_text("ohlc_bitcoin_usd_1d.json"))
-    payload[0][0] = 1709337600000
-    payload[1] = row
-    router.get(OHLC).mock(return_value=json_response(payload))
-    async with make_client(sleeps) as client:
-        with pytest.raises(CoinGeckoFatal) as caught:
-            await client.ohlc("bitcoin", 1)
-    assert expected in str(caught.value)
-
-
-async def test_ohlc_days_must_be_a_documented_value(
-    router: respx.MockRouter, sleeps: Sleeps
-) -> None:
-    route = router.get(url__startswith=PUBLIC)
-    async with make_client(sleeps) as client:
-        for bad in (2, 0, "10", "max", True):
-            with pytest.raises(ValueError, match="days"):
-                await client.ohlc("bitcoin", bad)
-    assert route.call_count == 0
-
-    pro = router.get(f"{PRO}/coins/bitcoin/ohlc").mock(return_value=json_response([]))
-    async with make_client(sleeps, plan="pro", api_key=SECRET) as client:
-        assert await client.ohlc("bitcoin", "max") == []
-    assert query(pro.calls.last.request)["days"] == "max"
-
-
-def test_ohlc_candle_length_follows_the_documented_table() -> None:
-    assert ohlc_candle_length(1) == ohlc_candle_length(2) == timedelta(minutes=30)
-    assert ohlc_candle_length(7) == ohlc_candle_length(30) == timedelta(hours=4)
-    assert ohlc_candle_length(90) == ohlc_candle_length("max") == timedelta(days=4)
 
 
 # --------------------------------------------------------------------------- candles from samples
