@@ -3,10 +3,10 @@
     AppError                  base: carries an HTTP status and a problem ``type`` slug
     ├── Unauthorized          401: no API key, or one that is unknown, revoked or expired
     ├── Forbidden             403: the key lacks the scope the operation needs
-    ├── NotFoundError         404: a named resource does not exist
-    ├── ConflictError         409: the request contradicts stored state, or stored data
+    ├── NotFound         404: a named resource does not exist
+    ├── Conflict         409: the request contradicts stored state, or stored data
     │                              cannot serve it (too little history for a backtest)
-    ├── InvalidInputError     422: the body or query is wrong; ``errors`` point at fields
+    ├── InvalidInput     422: the body or query is wrong; ``errors`` point at fields
     ├── PayloadTooLarge       413: the body, or its row count, is over the limit
     ├── UnsupportedMediaType  415: the body is in a format the endpoint does not read
     └── ServiceUnavailable    503: a dependency (database) cannot be reached
@@ -59,34 +59,34 @@ class Forbidden(AppError):
     title = "Forbidden"
 
 
-class NotFoundError(AppError):
+class NotFound(AppError):
     status_code = 404
     slug = "not-found"
     title = "Not found"
 
 
-class ConflictError(AppError):
+class Conflict(AppError):
     status_code = 409
     slug = "conflict"
     title = "Conflict"
 
 
-class InvalidInputError(AppError):
+class InvalidInput(AppError):
     status_code = 422
     slug = "invalid-input"
     title = "Invalid input"
 
 
-def invalid_field(field: str, message: str) -> InvalidInputError:
+def invalid_field(field: str, message: str) -> InvalidInput:
     """A 422 about one field (``query.limit``, ``body.name``), phrased without its value."""
-    return InvalidInputError(f"{field}: {message}", errors=[{"field": field, "message": message}])
+    return InvalidInput(f"{field}: {message}", errors=[{"field": field, "message": message}])
 
 
-def conflicting_field(field: str, message: str) -> ConflictError:
+def conflicting_field(field: str, message: str) -> Conflict:
     """A 409 about a well-formed field the stored data cannot serve (a horizon finer than the
     coin's candles, more backtest windows than its history holds): valid by the schema, so
     not a 422, and it may succeed once more data is stored."""
-    return ConflictError(f"{field}: {message}", errors=[{"field": field, "message": message}])
+    return Conflict(f"{field}: {message}", errors=[{"field": field, "message": message}])
 
 
 class PayloadTooLarge(AppError):

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.cache import CacheManager
@@ -25,7 +26,6 @@ from app.database import (
     Database,
     create_engine,
     discard_after_commit,
-    is_sqlite,
     run_after_commit,
 )
 from app.main import create_app
@@ -61,6 +61,10 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
 
 
 def make_settings(**overrides: object) -> Settings:
@@ -168,9 +172,9 @@ class TransactionalDatabase(Database):
 
 async def make_api_key(session: AsyncSession, *scopes: str) -> str:
     """A stored API key (default scope: write) for requests that change data."""
-    from app.services.api_keys import Scope, create_key
+    from app.services.api_keys import KeyScope, create_key
 
-    _row, key = await create_key(session, "tests", [Scope(s) for s in scopes or ("write",)])
+    _row, key = await create_key(session, "tests", [KeyScope(s) for s in scopes or ("write",)])
     return key
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.datastructures import QueryParams
 
-from app.errors import InvalidInputError, invalid_field
+from app.errors import InvalidInput, invalid_field
 from app.market import EPOCH, QUERY_INTERVALS, Timeframe
 from app.services.market_data import MAX_LIMIT, CandleQuery
 
@@ -62,7 +62,7 @@ PARAMETERS: list[dict[str, Any]] = [
 ]
 
 
-def _invalid(name: str, message: str) -> InvalidInputError:
+def _invalid(name: str, message: str) -> InvalidInput:
     return invalid_field(f"query.{name}", message)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
 
-from app.errors import NotFoundError
+from app.errors import NotFound
 
 router = APIRouter(include_in_schema=False)
 
@@ -89,7 +89,7 @@ def _load(name: str, media_type: str) -> Asset:
 
 def static_asset(name: str) -> Asset:
     if name not in static_names():
-        raise NotFoundError(f"no static file {name!r}")
+        raise NotFound(f"no static file {name!r}")
     return _load(name, MEDIA_TYPES[Path(name).suffix])
 
 

@@ -17,7 +17,7 @@ from app.cache import CacheManager
 from app.config import Settings
 from app.database import Database
 from app.middleware.body_limit import require_json
-from app.services.api_keys import Principal, Scope, authenticate
+from app.services.api_keys import KeyScope, Principal, authenticate
 
 
 async def get_database(request: Request) -> Database:
@@ -66,7 +66,7 @@ api_key_header = APIKeyHeader(
 )
 
 
-def requires(scope: Scope) -> Callable[..., Awaitable[Principal]]:
+def requires(scope: KeyScope) -> Callable[..., Awaitable[Principal]]:
     """A dependency that lets the request through only with a key allowed to do ``scope``.
 
     For writes: reads are checked before routing, all alike (``app.middleware.read_access``).
@@ -85,9 +85,8 @@ def requires(scope: Scope) -> Callable[..., Awaitable[Principal]]:
 
 # Declared with Security so the OpenAPI document names the scope each operation needs
 # (app.api.openapi adds the read scope to every read, public ones when PUBLIC_READS is on).
-WriteAccess = Security(requires(Scope.WRITE), scopes=[Scope.WRITE.value])
+WriteAccess = Security(requires(KeyScope.WRITE), scopes=[KeyScope.WRITE.value])
 JsonBody = Depends(require_json)
-AdminAccess = Security(requires(Scope.ADMIN), scopes=[Scope.ADMIN.value])
 # Documented on every route under /api/ (set on the routers). Error responses are problem
 # documents: app.api.openapi gives them the `Problem` schema under application/problem+json.
 API_RESPONSES: dict[int | str, dict[str, Any]] = {

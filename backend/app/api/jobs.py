@@ -14,7 +14,7 @@ from app.api.deps import (
     JsonBody,
     WriteAccess,
 )
-from app.errors import NotFoundError
+from app.errors import NotFound
 from app.jobs.records import JobQueue, JobRecord
 from app.market import Horizon
 from app.schemas.coins import Symbol
@@ -81,5 +81,5 @@ async def get_job(
 ) -> JobRecord:
     record = await _queue(request).get(job_id)
     if record is None:
-        raise NotFoundError("no job with this id (results are kept for a day)")
+        raise NotFound("no job with this id (results are kept for a day)")
     return record

@@ -20,7 +20,7 @@ from app.api.deps import (
 )
 from app.errors import (
     AppError,
-    InvalidInputError,
+    InvalidInput,
     PayloadTooLarge,
     UnsupportedMediaType,
 )
@@ -158,13 +158,13 @@ def _parse(media_type: str, body: bytes, max_rows: int) -> list[RawRow]:
     return rows_from_json(payload, max_rows=max_rows)
 
 
-def _body_error(message: str) -> InvalidInputError:
+def _body_error(message: str) -> InvalidInput:
     error = {"row": None, "field": "body", "message": message}
-    return InvalidInputError(f"body {message}", errors=[error])
+    return InvalidInput(f"body {message}", errors=[error])
 
 
 def rejected(error: BatchRejected) -> AppError:
-    kind = PayloadTooLarge if isinstance(error, BatchTooLarge) else InvalidInputError
+    kind = PayloadTooLarge if isinstance(error, BatchTooLarge) else InvalidInput
     return kind(str(error), errors=error.as_dicts())
 
 

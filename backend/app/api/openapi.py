@@ -28,7 +28,7 @@ from app.config import Settings
 from app.errors import PROBLEM_MEDIA_TYPE
 from app.middleware.read_access import API_PREFIX, READ_METHODS
 from app.schemas.problems import Problem
-from app.services.api_keys import Scope
+from app.services.api_keys import KeyScope
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 PROBLEM_REF = {"$ref": REF_TEMPLATE.format(model="Problem")}
@@ -102,7 +102,7 @@ def document_read_access(document: dict[str, Any]) -> None:
             continue
         for method, operation in operations.items():
             if method.upper() in READ_METHODS:
-                operation.setdefault("security", [{scheme: [Scope.READ.value]}])
+                operation.setdefault("security", [{scheme: [KeyScope.READ.value]}])
 
 
 def document_public_reads(document: dict[str, Any]) -> None:
@@ -114,5 +114,5 @@ def document_public_reads(document: dict[str, Any]) -> None:
             scopes = {
                 scope for requirement in security for need in requirement.values() for scope in need
             }
-            if scopes <= {Scope.READ.value}:
+            if scopes <= {KeyScope.READ.value}:
                 operation["security"] = [{}, *security]

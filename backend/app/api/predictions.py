@@ -23,8 +23,8 @@ from app.api.deps import (
 from app.database import after_commit
 from app.errors import invalid_field
 from app.forecasting import BASELINE, DEFAULT_MODELS, get_model, model_names
+from app.jobs.backtest_runner import BacktestRunner
 from app.market import Horizon
-from app.repositories.predictions import PredictionFilter
 from app.schemas.predictions import (
     BacktestOut,
     BacktestRequest,
@@ -36,8 +36,8 @@ from app.schemas.predictions import (
     PredictionRun,
     ScoreReport,
 )
-from app.services import backtests, predictions, scoring
-from app.services.backtests import BacktestRunner
+from app.services import backtests, leaderboard, predictions, scoring
+from app.services.predictions import PredictionFilter
 
 router = APIRouter(prefix="/api/v1", tags=["predictions"], responses=API_RESPONSES)
 
@@ -200,4 +200,4 @@ async def get_leaderboard(
     horizon: Annotated[Horizon, Query(description="Forecast horizon.")] = Horizon.H24,
 ) -> Leaderboard:
     """Models ranked by MAE relative to the random walk in the latest finished backtest."""
-    return await backtests.leaderboard(session, cache, symbol, horizon)
+    return await leaderboard.latest(session, cache, symbol, horizon)

@@ -418,7 +418,7 @@ def backtest(
     """Walk-forward backtest of the models against the random walk, stored for the
     leaderboard."""
     from app.schemas.predictions import BacktestOut, BacktestRequest
-    from app.services import backtests
+    from app.services import backtest_runs, backtests
 
     settings = _settings()
     request = _request(
@@ -435,7 +435,7 @@ def backtest(
             accepted = await backtests.start(session, cache, request)
         with Progress(console=console, transient=True, disable=as_json) as bar:
             task = bar.add_task(f"backtesting {accepted.symbol}", total=accepted.windows)
-            await backtests.execute(
+            await backtest_runs.execute(
                 database,
                 cache,
                 accepted.id,
@@ -500,7 +500,7 @@ def leaderboard(
     """Models ranked by MAE relative to the random walk, from the latest backtest."""
     from app.market import Horizon
     from app.schemas.predictions import Leaderboard
-    from app.services.backtests import leaderboard as latest_leaderboard
+    from app.services.leaderboard import latest as latest_leaderboard
 
     settings = _settings()
     try:
@@ -570,11 +570,11 @@ def keys_create(
     """Create a key. It is printed once: only its hash is stored."""
     from datetime import timedelta
 
-    from app.services.api_keys import Scope, create_key
+    from app.services.api_keys import KeyScope, create_key
 
     settings = _settings()
     try:
-        scopes = [Scope(value) for value in scope or ["write"]]
+        scopes = [KeyScope(value) for value in scope or ["write"]]
     except ValueError:
         _fail("--scope must be read, write or admin", 2)
     if not 1 <= len(name.strip()) <= 100:

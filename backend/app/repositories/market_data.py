@@ -14,37 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.market import EPOCH, Candle, Timeframe
 from app.models import MarketData
-from app.repositories import sql_time
+from app.repositories import market_data_pg, sql_time
+from app.repositories.market_data_rows import UpsertCounts
 
 # SQLite caps bound parameters per statement (32766); 11 columns x 1000 rows stays below it.
 INSERT_CHUNK_ROWS = 1000
-COLUMNS = (
-    "cryptocurrency_id",
-    "timestamp",
-    "open_price",
-    "high_price",
-    "low_price",
-    "close_price",
-    "volume",
-    "market_cap",
-    "data_source",
-    "created_at",
-)
 VALUE_COLUMNS = ("open_price", "high_price", "low_price", "close_price", "volume")
-
-
-@dataclass(frozen=True, slots=True)
-class UpsertCounts:
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-
-    def __add__(self, other: UpsertCounts) -> UpsertCounts:
-        return UpsertCounts(
-            self.inserted + other.inserted,
-            self.updated + other.updated,
-            self.unchanged + other.unchanged,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,25 +46,6 @@ class Bucket(NamedTuple):
 
 def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
-
-
-def naive_utc(moment: datetime) -> datetime:
-    """The naive UTC time for a ``timestamp`` column.
-
-    Candles are already UTC, so the fields are copied as they are: this runs once per row
-    and is twice as fast as ``astimezone(UTC).replace(tzinfo=None)``.
-    """
-    if moment.tzinfo is not UTC:
-        moment = moment.astimezone(UTC)
-    return datetime(
-        moment.year,
-        moment.month,
-        moment.day,
-        moment.hour,
-        moment.minute,
-        moment.second,
-        moment.microsecond,
-    )
 
 
 def _aware(value: Any) -> datetime:
@@ -151,8 +107,6 @@ async def upsert_candles(
     if not candles:
         return UpsertCounts()
     if _dialect(session) == "postgresql":
-        from app.repositories import market_data_pg
-
         return await market_data_pg.upsert_candles(session, coin_id, candles, source)
     return await _upsert_sqlite(session, coin_id, candles, source)
 
@@ -277,11 +231,9 @@ async def candles_between(
     for name, moment in (("start", start), ("end", end)):
         if moment is not None:
             params[name] = (
-                sql_time.sqlite_text(moment) if dialect == "sqlite" else naive_utc(moment)
+                sql_time.sqlite_text(moment) if dialect == "sqlite" else sql_time.naive_utc(moment)
             )
     if dialect == "postgresql":
-        from app.repositories import market_data_pg
-
         rows = await market_data_pg.fetch(session, statement, params)
     else:
         rows = list((await session.execute(text(statement), params)).all())
@@ -311,11 +263,6 @@ async def gaps(
     statement = sql_time.gap_query(_dialect(session))
     rows = await session.execute(text(statement), {"coin": coin_id, "step": base.seconds})
     return [(_aware(before), _aware(after)) for before, after in rows.all()]
-
-
-async def count_for(session: AsyncSession, coin_id: int) -> int:
-    statement = select(func.count()).where(MarketData.cryptocurrency_id == coin_id)
-    return int((await session.execute(statement)).scalar_one())
 
 
 async def count_all(session: AsyncSession) -> int:

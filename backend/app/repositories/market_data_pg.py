@@ -18,7 +18,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.market import Candle
-from app.repositories.market_data import COLUMNS, UpsertCounts, naive_utc
+from app.repositories.market_data_rows import COLUMNS, UpsertCounts
+from app.repositories.sql_time import naive_utc
 
 # First key of pg_advisory_xact_lock(int, int); the second is the coin id.
 INGEST_LOCK_SPACE = 0x43414E44  # "CAND"

@@ -14,6 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models import Cryptocurrency, Prediction
 
 KEY = ("cryptocurrency_id", "model_name", "horizon", "target_timestamp")
+# The same key as written: the database derives the horizon from the two timestamps, so a
+# row to store names the origin instead (same target + same horizon = same origin).
+WRITTEN_KEY = ("cryptocurrency_id", "model_name", "prediction_timestamp", "target_timestamp")
 # Columns a re-run for the same key replaces; created_at keeps the first run's time.
 REPLACED = (
     "prediction_timestamp",
@@ -80,10 +83,10 @@ async def by_keys(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list
         .execution_options(populate_existing=True)
     )
     stored = {
-        tuple(getattr(found, column) for column in KEY): found
+        tuple(getattr(found, column) for column in WRITTEN_KEY): found
         for found in (await session.execute(statement)).scalars()
     }
-    keys = (tuple(row[column] for column in KEY) for row in rows)
+    keys = (tuple(row[column] for column in WRITTEN_KEY) for row in rows)
     return [stored[key] for key in keys if key in stored]
 
 
@@ -199,26 +202,3 @@ async def record_outcomes(
         result = await session.execute(statement)
         scored += max(result.rowcount, 0)  # type: ignore[attr-defined]
     return scored
-
-
-async def scored_confidences(
-    session: AsyncSession, coin_id: int, horizon: str, *, limit: int
-) -> list[tuple[str, float, float, dict[str, Any] | list[Any] | None]]:
-    """(model, confidence, error %, features_used) of the newest scored forecasts."""
-    statement = (
-        select(
-            Prediction.model_name,
-            Prediction.confidence_score,
-            Prediction.error,
-            Prediction.features_used,
-        )
-        .where(
-            Prediction.cryptocurrency_id == coin_id,
-            Prediction.horizon == horizon,
-            Prediction.actual_price.is_not(None),
-            Prediction.confidence_score.is_not(None),
-        )
-        .order_by(Prediction.target_timestamp.desc())
-        .limit(limit)
-    )
-    return [(r[0], r[1], r[2], r[3]) for r in (await session.execute(statement)).all()]

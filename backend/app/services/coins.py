@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cache import CacheManager, CacheTTL, cache_key
 from app.database import after_commit
-from app.errors import ConflictError, NotFoundError, invalid_field
+from app.errors import Conflict, NotFound, invalid_field
 from app.repositories import cryptocurrencies
 from app.schemas.coins import CoinCreate, CoinOut, CoinPage, CoinUpdate
 
@@ -18,13 +18,13 @@ def coin_key(symbol: str) -> str:
 
 
 async def get_coin(session: AsyncSession, cache: CacheManager, symbol: str) -> CoinOut:
-    """The coin with ``symbol`` (any case), or NotFoundError."""
+    """The coin with ``symbol`` (any case), or NotFound."""
     cached = await cache.get(coin_key(symbol))
     if cached is not None:
         return CoinOut.model_validate(cached)
     coin = await cryptocurrencies.get_by_symbol(session, symbol)
     if coin is None:
-        raise NotFoundError(f"no cryptocurrency with symbol {symbol.upper()!r}")
+        raise NotFound(f"no cryptocurrency with symbol {symbol.upper()!r}")
     out = CoinOut.model_validate(coin)
     await cache.set(coin_key(symbol), out.model_dump(mode="json"), CacheTTL.METADATA)
     return out
@@ -68,7 +68,7 @@ async def create_coin(session: AsyncSession, cache: CacheManager, data: CoinCrea
     try:
         coin = await cryptocurrencies.create(session, **data.model_dump())
     except cryptocurrencies.DuplicateSymbol:
-        raise ConflictError(f"a cryptocurrency with symbol {data.symbol!r} exists") from None
+        raise Conflict(f"a cryptocurrency with symbol {data.symbol!r} exists") from None
     _invalidate_after_commit(session, cache, data.symbol)
     return CoinOut.model_validate(coin)
 
@@ -78,7 +78,7 @@ async def update_coin(
 ) -> CoinOut:
     coin = await cryptocurrencies.get_by_symbol(session, symbol)
     if coin is None:
-        raise NotFoundError(f"no cryptocurrency with symbol {symbol.upper()!r}")
+        raise NotFound(f"no cryptocurrency with symbol {symbol.upper()!r}")
     changes = data.model_dump(exclude_unset=True)
     if "name" in changes and changes["name"] is None:
         raise invalid_field("body.name", "may not be null")

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cache import CacheManager, CacheTTL, cache_key
 from app.database import Database, after_commit
-from app.errors import ConflictError, NotFoundError, conflicting_field, invalid_field
+from app.errors import Conflict, NotFound, conflicting_field, invalid_field
 from app.ingestion.batch import CandleBatch
 from app.market import QUERY_INTERVALS, Timeframe
 from app.repositories import market_data
@@ -249,7 +249,7 @@ async def price(session: AsyncSession, cache: CacheManager, coin: CoinOut) -> by
 async def _price_body(session: AsyncSession, coin: CoinOut) -> bytes:
     latest = await market_data.latest_candle(session, coin.id)
     if latest is None:
-        raise NotFoundError(f"no candles stored for {coin.symbol}")
+        raise NotFound(f"no candles stored for {coin.symbol}")
     return orjson.dumps(
         {"symbol": coin.symbol, "price": latest.close, "timestamp": _iso(latest.timestamp)}
     )
@@ -290,7 +290,7 @@ async def ingest(
     """Store a validated batch; cached prices and pages are refreshed once it commits."""
     base = await market_data.base_timeframe(session, coin.id)
     if base is not None and base != batch.timeframe:
-        raise ConflictError(
+        raise Conflict(
             f"{coin.symbol} stores {base.value} candles; this batch has {batch.timeframe.value} "
             "candles (one timeframe per coin; resample on read with `interval`)"
         )

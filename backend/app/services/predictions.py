@@ -22,7 +22,7 @@ from app.forecasting.confidence import hit_probability
 from app.market import Horizon
 from app.models import Backtest, Prediction
 from app.repositories import backtests, predictions
-from app.repositories.predictions import PredictionFilter
+from app.repositories.predictions import PredictionFilter as PredictionFilter  # the api builds one
 from app.schemas.coins import CoinOut
 from app.schemas.predictions import (
     LatestPredictions,
@@ -171,7 +171,6 @@ def _row(
         "confidence_score": min(max(confidence, 0.0), 1.0),
         "model_name": made.model,
         "model_version": _version(made, series),
-        "horizon": horizon.value,
         "features_used": _features(
             made, series, tolerance, scale, calibration.id if calibration else None
         ),

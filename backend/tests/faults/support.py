@@ -16,7 +16,7 @@ from sqlalchemy import event
 from app.cache import CacheManager
 from app.database import Database
 from app.main import create_app
-from app.services.api_keys import Scope, create_key
+from app.services.api_keys import KeyScope, create_key
 from tests.conftest import make_settings
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -43,7 +43,7 @@ def hourly_candles(count: int, start: datetime = T0) -> list[dict[str, Any]]:
 
 async def create_write_key(database: Database) -> str:
     async with database.unit_of_work() as session:
-        _row, key = await create_key(session, "faults", [Scope.WRITE])
+        _row, key = await create_key(session, "faults", [KeyScope.WRITE])
     return key
 
 

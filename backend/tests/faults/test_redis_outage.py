@@ -24,7 +24,8 @@ from sqlalchemy.engine import make_url
 
 from app.cache import CacheManager
 from app.cli import upgrade_database
-from app.database import Database, create_engine, is_sqlite
+from app.database import Database, create_engine
+from tests.conftest import is_sqlite
 from tests.faults.conftest import ThrowawayRedis, app_server, cli_env, unique_name
 from tests.faults.support import (
     app_client,

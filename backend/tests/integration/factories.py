@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.market import Horizon
 from app.models import Cryptocurrency, MarketData, Prediction
 
 _sequence = count(1)
@@ -42,7 +43,11 @@ async def make_candle(session: AsyncSession, coin: Cryptocurrency, **fields: Any
     return candle
 
 
-async def make_prediction(session: AsyncSession, coin: Cryptocurrency, **fields: Any) -> Prediction:
+async def make_prediction(
+    session: AsyncSession, coin: Cryptocurrency, *, horizon: str | None = None, **fields: Any
+) -> Prediction:
+    """A forecast; ``horizon`` keeps the target and moves the origin back by that much (the
+    database derives the stored horizon from the two timestamps)."""
     values: dict[str, Any] = {
         "cryptocurrency_id": coin.id,
         "prediction_timestamp": T0,
@@ -51,10 +56,11 @@ async def make_prediction(session: AsyncSession, coin: Cryptocurrency, **fields:
         "confidence_score": 0.5,
         "model_name": "random_walk",
         "model_version": "1",
-        "horizon": "1h",
         "features_used": {"inputs": ["close"]},
     }
     values.update(fields)
+    if horizon is not None:
+        values["prediction_timestamp"] = values["target_timestamp"] - Horizon(horizon).delta
     prediction = Prediction(**values)
     session.add(prediction)
     await session.flush()

@@ -39,18 +39,18 @@ from starlette.types import Receive, Scope, Send
 from app.cache import CacheManager
 from app.cli import upgrade_database
 from app.config import Settings
-from app.database import Database, create_engine, is_sqlite
+from app.database import Database, create_engine
+from app.jobs.backtest_runner import BacktestRunner
 from app.jobs.records import JobRecord
 from app.main import create_app
 from app.market import Candle, Horizon, Timeframe
 from app.models import Backtest
 from app.repositories import api_keys, market_data
 from app.schemas.predictions import BacktestRequest, PredictionRequest
-from app.services import backtests, predictions
+from app.services import backtest_runs, backtests, predictions
 from app.services.api_keys import KEY_PATTERN, hash_key
-from app.services.backtests import BacktestRunner
 from app.services.market_data import encode_cursor
-from tests.conftest import make_settings
+from tests.conftest import is_sqlite, make_settings
 from tests.integration.factories import make_coin
 
 SEED = 20_240_601
@@ -367,7 +367,7 @@ async def _seed(url: str) -> None:
             await session.execute(
                 update(Backtest).where(Backtest.id == accepted.id).values(id=BACKTEST_ID)
             )
-        await backtests.execute(database, cache, BACKTEST_ID)
+        await backtest_runs.execute(database, cache, BACKTEST_ID)
         async with database.unit_of_work() as session:
             await predictions.make_predictions(
                 session,

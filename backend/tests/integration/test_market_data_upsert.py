@@ -14,7 +14,7 @@ from app.database import Database
 from app.market import Candle
 from app.models import Cryptocurrency, MarketData
 from app.repositories import market_data
-from app.repositories.market_data import UpsertCounts
+from app.repositories.market_data_rows import UpsertCounts
 from tests.integration.factories import make_coin
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
@@ -120,7 +120,7 @@ async def test_bulk_path_as_first_statement_stays_in_the_unit_of_work(
                 await market_data.upsert_candles(session, coin_id, _hours(0, 5), "test")
                 raise RuntimeError("after the copy")
         async with database.unit_of_work() as session:
-            assert await market_data.count_for(session, coin_id) == 0
+            assert (await market_data.stored_range(session, coin_id)).count == 0
         async with database.unit_of_work() as session:
             first = await market_data.upsert_candles(session, coin_id, _hours(0, 5), "test")
         changed = _hours(0, 5)

@@ -14,11 +14,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.cache import CacheManager
+from app.jobs.backtest_runner import BacktestRunner
 from app.main import create_app
 from app.market import Candle, Timeframe
 from app.models import Prediction
 from app.repositories import cryptocurrencies, market_data
-from app.services.backtests import BacktestRunner
 from app.services.predictions import latest_key
 from tests.conftest import TransactionalDatabase, make_settings
 from tests.integration.factories import make_coin

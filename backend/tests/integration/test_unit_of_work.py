@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.database import AfterCommit, Database, after_commit, normalize_database_url
+from app.database import AfterCommit, Database, after_commit
+from app.database_url import normalize_database_url
 from app.models import Cryptocurrency
 
 

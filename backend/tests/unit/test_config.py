@@ -47,7 +47,7 @@ def test_defaults_match_the_deployment_guide(monkeypatch: pytest.MonkeyPatch) ->
     assert settings.REDIS_MAX_CONNECTIONS == 50
     assert settings.LOG_LEVEL == "INFO"
     assert settings.DATABASE_URL == DEFAULT_DATABASE_URL
-    assert settings.uses_embedded_database
+    assert settings.DATABASE_URL.startswith("sqlite")
     assert settings.REDIS_URL == ""
 
 
@@ -61,7 +61,7 @@ def test_values_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
     assert settings.DATABASE_POOL_SIZE == 7
     assert settings.LOG_LEVEL == "DEBUG"
     assert settings.REDIS_URL == "redis://cache:6379/2"
-    assert not settings.uses_embedded_database
+    assert not settings.DATABASE_URL.startswith("sqlite")
     assert settings.DEBUG is False
 
 

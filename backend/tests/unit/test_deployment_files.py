@@ -53,7 +53,7 @@ def test_env_example_names_every_setting_and_loads() -> None:
         assert name in text, name
     settings = Settings(_env_file=example)  # type: ignore[call-arg]
     assert settings.DEBUG is True
-    assert settings.uses_embedded_database
+    assert settings.DATABASE_URL.startswith("sqlite")
 
 
 def test_compose_runs_workers_on_a_queue_redis_that_never_evicts() -> None:
