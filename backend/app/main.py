@@ -129,7 +129,9 @@ def create_app(
     if settings.RATE_LIMIT_ENABLED:
         limiter = RateLimiter(cache, settings.RATE_LIMIT_READS, settings.RATE_LIMIT_WRITES)
         app.add_middleware(
-            RateLimitMiddleware, limiter=limiter, known_key=partial(api_keys.verified_prefix, cache)
+            RateLimitMiddleware,
+            limiter=limiter,
+            caller_key=partial(api_keys.caller_prefix, app.state.database, cache),
         )
     if settings.CORS_ORIGINS:
         app.add_middleware(

@@ -8,8 +8,9 @@ is open, each process counts on its own in memory (a caller then gets up to N ti
 across N processes: degraded, never blocked). Requests under `/api/` are limited; health
 checks, metrics, the docs and the dashboard's files are not.
 
-A caller is its API key once the key has been verified (the key check caches it), and its
-address otherwise, so sending made-up keys does not earn a fresh allowance per key.
+A caller is its API key when the key is valid (checked before counting, from the cache when
+it was verified within the minute), and its address otherwise, so sending made-up keys does
+not earn a fresh allowance per key, and a valid key never pays for its address's traffic.
 
 The Redis side (scripts, batching, compatibility with the library's own storage) is in
 `app.middleware.rate_limit_redis`.
@@ -27,7 +28,7 @@ from limits.storage import MemoryStorage
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.cache import CacheManager, RedisBackend
-from app.errors import problem_response
+from app.errors import is_connection_failure, problem_response
 from app.middleware.rate_limit_redis import Limit, SharedCounter
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -162,17 +163,24 @@ def _decide(
     )
 
 
-# Given a presented API key, its prefix if the key check has verified that very key
-# recently, else None. `services.api_keys.verified_prefix` is one; it answers from the
-# cache alone, so counting a request never waits on the database.
+# Given a presented API key, its prefix if it is a valid key, else None: verified before the
+# request is counted, so a valid key is charged to its own allowance from its first request
+# (an address whose anonymous allowance is spent cannot lock out the keys behind it).
+# `services.api_keys.caller_prefix` is one: the cache answers a key verified within the
+# minute, the database any other. It may raise if the database cannot be reached.
 KeyIdentity = Callable[[str], Awaitable[str | None]]
 
 
-async def identify(scope: Scope, known_key: KeyIdentity) -> str:
-    """`key:<prefix>` for a key the key check has verified, else `ip:<address>`."""
+async def identify(scope: Scope, caller_key: KeyIdentity) -> str:
+    """`key:<prefix>` for a valid key, else `ip:<address>` (made-up keys earn nothing)."""
     for name, value in scope["headers"]:
         if name == b"x-api-key":
-            prefix = await known_key(value.decode("latin-1"))
+            try:
+                prefix = await caller_key(value.decode("latin-1"))
+            except Exception as error:
+                if not is_connection_failure(error):
+                    raise
+                break  # counted by address; the key check that follows answers 503
             if prefix is not None:
                 return f"key:{prefix}"
             break
@@ -191,17 +199,17 @@ def _headers(decision: Decision) -> list[tuple[bytes, bytes]]:
 class RateLimitMiddleware:
     """Pure ASGI: counts before routing, adds the headers to every limited response."""
 
-    def __init__(self, app: ASGIApp, limiter: RateLimiter, known_key: KeyIdentity) -> None:
+    def __init__(self, app: ASGIApp, limiter: RateLimiter, caller_key: KeyIdentity) -> None:
         self.app = app
         self.limiter = limiter
-        self.known_key = known_key
+        self.caller_key = caller_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/api/"):
             await self.app(scope, receive, send)
             return
         item = self.limiter.reads if scope["method"] in READ_METHODS else self.limiter.writes
-        caller = await identify(scope, self.known_key)
+        caller = await identify(scope, self.caller_key)
         decision = await self.limiter.hit(item, caller)
         headers = _headers(decision)
         if not decision.allowed:

@@ -51,11 +51,23 @@ async def revoke(session: AsyncSession, prefix: str, now: datetime) -> bool:
     return bool((await session.execute(statement)).rowcount)  # type: ignore[attr-defined]
 
 
-async def touch(session: AsyncSession, key_id: int, now: datetime) -> None:
+async def touch(session: AsyncSession, key_id: int, now: datetime) -> bool:
+    """Record a use of the key; False if it was revoked meanwhile.
+
+    The revoked_at condition is what makes a revoke final: an UPDATE that waited on the
+    revoke's row lock re-reads the row once the revoke commits (PostgreSQL's read committed
+    re-check) and then matches nothing.
+    """
     statement = (
         update(ApiKey)
-        .where(ApiKey.id == key_id)
+        .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
         .values(last_used_at=now)
         .execution_options(synchronize_session=False)
     )
-    await session.execute(statement)
+    return bool((await session.execute(statement)).rowcount)  # type: ignore[attr-defined]
+
+
+async def is_active(session: AsyncSession, prefix: str) -> bool:
+    """Whether the key exists and is not revoked (expiry is checked by the caller)."""
+    statement = select(ApiKey.id).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
+    return (await session.execute(statement)).first() is not None

@@ -3,7 +3,8 @@
 A key looks like ``cp_<prefix>_<secret>``: the 8-hex-digit prefix finds the row (and is safe
 to show and log), the whole key is compared by its SHA-256 hash. Keys are 256-bit random, so
 a slow password hash would add latency and no safety. A verified key is cached for a minute
-(revoking it drops that entry), so authentication costs no database query per request.
+(revoking it drops that entry, and a check racing the revoke cannot put it back), so
+authentication costs no database query per request.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cache import CacheManager, cache_key
 from app.database import Database, after_commit
-from app.errors import Forbidden, NotFound, Unauthorized
+from app.errors import AppError, Forbidden, NotFound, Unauthorized
 from app.models import ApiKey
 from app.repositories import api_keys
 
@@ -110,7 +111,8 @@ async def _load(database: Database, prefix: str, key: str, now: datetime) -> dic
         row = await api_keys.by_prefix(session, prefix)
         if row is None or not _usable(row, key, now):
             return {"valid": False}
-        await api_keys.touch(session, row.id, now)
+        if not await api_keys.touch(session, row.id, now):
+            return {"valid": False}  # revoked while this check waited on the row
         expires = row.expires_at.isoformat() if row.expires_at else None
         return {
             "valid": True,
@@ -134,6 +136,43 @@ async def verified_prefix(cache: CacheManager, key: str) -> str | None:
     if isinstance(record, dict) and hmac.compare_digest(str(record.get("hash", "")), hash_key(key)):
         return match.group(1)
     return None
+
+
+async def _remember(
+    database: Database, cache: CacheManager, prefix: str, record: dict[str, object]
+) -> dict[str, object]:
+    """Cache a verified key, then look again: a revoke that committed after `_load` read the
+    row may have dropped the cache entry before this write, and would be undone by it.
+
+    Checking after the write closes that window: the revoke either committed before the
+    check (seen here, the entry is dropped) or after it (its own drop comes later). One
+    query per cache miss, so once a minute per key at most.
+    """
+    await cache.set(verified_cache_key(prefix), record, VERIFIED_TTL_S)
+    async with database.unit_of_work() as session:
+        active = await api_keys.is_active(session, prefix)
+    if active:
+        return record
+    await cache.delete(verified_cache_key(prefix))
+    return {"valid": False}
+
+
+async def caller_prefix(database: Database, cache: CacheManager, key: str) -> str | None:
+    """The prefix of ``key`` if it is a valid key (of any scope), else None.
+
+    The rate limiter asks this before it counts a request, so a valid key is charged to its
+    own allowance from its first request on, whatever its address has spent. A key verified
+    within the minute is answered from the cache; otherwise the database is asked, as the
+    key check would; a made-up key is None and so still counted by address.
+    """
+    prefix = await verified_prefix(cache, key)
+    if prefix is not None or KEY_PATTERN.match(key) is None:
+        return prefix
+    try:
+        principal = await authenticate(database, cache, key, KeyScope.READ)
+    except AppError:
+        return None
+    return principal.prefix
 
 
 def key_check(
@@ -161,7 +200,7 @@ async def authenticate(
     if record is None or not hmac.compare_digest(str(record.get("hash", "")), hash_key(key)):
         record = await _load(database, prefix, key, now)
         if record["valid"]:
-            await cache.set(verified_cache_key(prefix), record, VERIFIED_TTL_S)
+            record = await _remember(database, cache, prefix, record)
     expires = record.get("expires_at")
     if not record["valid"] or (isinstance(expires, str) and datetime.fromisoformat(expires) <= now):
         raise Unauthorized("the API key is unknown, revoked or expired")

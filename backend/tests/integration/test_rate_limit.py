@@ -48,10 +48,27 @@ async def test_each_verified_key_has_its_own_allowance(
     limited: httpx.AsyncClient, db_session: AsyncSession
 ) -> None:
     first, second = await make_api_key(db_session, "read"), await make_api_key(db_session, "read")
-    # The first request with a key verifies it (counted by address), then it counts alone.
+    # A key is verified before it is counted: all of its requests, the first included,
+    # are charged to its own allowance.
     codes = [(await limited.get(COINS, headers={"X-API-Key": first})).status_code for _ in range(4)]
-    assert codes[:3] == [200, 200, 200]
+    assert codes == [200, 200, 200, 429]
     assert (await limited.get(COINS, headers={"X-API-Key": second})).status_code == 200
+    # ...and none of them to the address's: anonymous reads still have all three.
+    assert [(await limited.get(COINS)).status_code for _ in range(4)] == [200, 200, 200, 429]
+
+
+async def test_a_spent_address_does_not_lock_out_a_valid_key(
+    limited: httpx.AsyncClient, db_session: AsyncSession
+) -> None:
+    # One anonymous client behind a shared address (a NAT, a proxy) spends its allowance...
+    assert [(await limited.get(COINS)).status_code for _ in range(4)] == [200, 200, 200, 429]
+    # ...a key nobody has used yet from there still gets in, from its first request on...
+    key = await make_api_key(db_session, "read")
+    assert (await limited.get(COINS, headers={"X-API-Key": key})).status_code == 200
+    # ...while a made-up key is counted by the spent address: inventing keys earns nothing.
+    made_up = "cp_0badc0de_" + "b" * 43
+    refused = await limited.get(COINS, headers={"X-API-Key": made_up})
+    assert refused.status_code == 429
 
 
 async def test_made_up_keys_are_counted_by_address(limited: httpx.AsyncClient) -> None:
@@ -71,9 +88,8 @@ async def test_writes_have_their_own_lower_limit(
         ).status_code
         for i in range(4)
     ]
-    # The key's first request is counted by address (the key is not verified yet), then the
-    # key has its own 2 writes.
-    assert codes == [201, 201, 201, 429]
+    # The key is verified before it is counted: it has its own 2 writes, the first included.
+    assert codes == [201, 201, 429, 429]
 
 
 async def test_processes_share_the_count_through_redis(
