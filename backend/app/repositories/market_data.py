@@ -99,6 +99,18 @@ async def insert_missing(
 # ---------------------------------------------------------------- the bulk ingest path
 
 
+async def lock_coin(session: AsyncSession, coin_id: int) -> None:
+    """Hold the coin's ingest lock until the transaction ends.
+
+    Taken before anything an ingest decides from the stored candles (their timeframe), so
+    that the decision and the write it allows are one step to every other ingest of the coin.
+    The lock is the one `upsert_candles` takes (PostgreSQL advisory locks nest). SQLite has
+    a single writer and needs none.
+    """
+    if _dialect(session) == "postgresql":
+        await market_data_pg.lock_coin(await market_data_pg.driver_connection(session), coin_id)
+
+
 async def upsert_candles(
     session: AsyncSession, coin_id: int, candles: Sequence[Candle], source: str
 ) -> UpsertCounts:

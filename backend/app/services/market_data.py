@@ -287,7 +287,12 @@ async def ingest(
     batch: CandleBatch,
     source: str,
 ) -> IngestResult:
-    """Store a validated batch; cached prices and pages are refreshed once it commits."""
+    """Store a validated batch; cached prices and pages are refreshed once it commits.
+
+    The timeframe check runs under the coin's ingest lock: two first ingests of different
+    timeframes into an empty coin would otherwise both pass it and mix the two.
+    """
+    await market_data.lock_coin(session, coin.id)
     base = await market_data.base_timeframe(session, coin.id)
     if base is not None and base != batch.timeframe:
         raise Conflict(

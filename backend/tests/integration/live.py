@@ -12,10 +12,10 @@ import secrets
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import delete, text
+from sqlalchemy import delete, select, text
 
 from app.database import Database
-from app.models import ApiKey, Cryptocurrency
+from app.models import ApiKey, Backtest, Cryptocurrency, MarketData, Prediction
 from tests.conftest import is_sqlite
 
 # Symbols and key names made here carry this mark, so cleaning up never touches other rows.
@@ -36,6 +36,9 @@ async def live_database(migrated_url: str) -> AsyncIterator[Database]:
     finally:
         async with database.unit_of_work() as session:
             await session.execute(delete(ApiKey).where(ApiKey.name == MARK))
+            marked = select(Cryptocurrency.id).where(Cryptocurrency.name == MARK)
+            for table in (MarketData, Prediction, Backtest):
+                await session.execute(delete(table).where(table.cryptocurrency_id.in_(marked)))
             await session.execute(delete(Cryptocurrency).where(Cryptocurrency.name == MARK))
         await database.dispose()
 
@@ -52,3 +55,13 @@ async def wait_for_lock_waiters(database: Database, count: int = 1) -> None:
                 return
         await asyncio.sleep(0.01)
     raise AssertionError(f"no {count} backend(s) waited on a lock within 5 s")
+
+
+async def make_live_coin(database: Database) -> tuple[int, str]:
+    """A committed coin, marked for clean-up: its id and symbol."""
+    symbol = unique_symbol()
+    async with database.unit_of_work() as session:
+        coin = Cryptocurrency(symbol=symbol, name=MARK)
+        session.add(coin)
+        await session.flush()
+        return coin.id, symbol
