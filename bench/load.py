@@ -80,8 +80,7 @@ async def seed_predictions(url: str) -> int:
         }
     )
     try:
-        async with database.unit_of_work() as session:
-            run = await make_predictions(session, cache, request)
+        run = await make_predictions(database, cache, request)
     finally:
         await cache.close()
         await database.dispose()

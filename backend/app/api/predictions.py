@@ -16,6 +16,7 @@ from app.api.deps import (
     BODY_RESPONSES,
     TOO_LARGE,
     CacheDep,
+    DatabaseDep,
     JsonBody,
     SessionDep,
     WriteAccess,
@@ -94,11 +95,11 @@ async def list_models() -> list[ModelInfo]:
     dependencies=[WriteAccess, JsonBody],
 )
 async def create_predictions(
-    body: PredictionRequest, session: SessionDep, cache: CacheDep
+    body: PredictionRequest, database: DatabaseDep, cache: CacheDep
 ) -> PredictionRun:
     """Forecast from each coin's newest closed candle; one row per model, coin, horizon and
     target time (a re-run replaces unscored rows, never scored ones)."""
-    return await predictions.make_predictions(session, cache, body)
+    return await predictions.make_predictions(database, cache, body)
 
 
 @router.get("/predictions", response_model=PredictionPage, responses=PROBLEMS)

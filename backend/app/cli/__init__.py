@@ -335,9 +335,8 @@ def predict(
     )
 
     async def work(database: Database, cache: CacheManager) -> PredictionRun:
-        async with database.unit_of_work() as session:
-            with console.status("fitting models", spinner="dots") if not as_json else _quiet():
-                return await make_predictions(session, cache, request)
+        with console.status("fitting models", spinner="dots") if not as_json else _quiet():
+            return await make_predictions(database, cache, request)
 
     run = _run_guarded(settings, work)
     if as_json:

@@ -68,8 +68,7 @@ async def make_predictions(
         if not supported:
             continue
         request = PredictionRequest(symbols=[symbol], horizons=supported)
-        async with ctx.database.unit_of_work() as session:  # one coin per transaction
-            run = await predictions.make_predictions(session, ctx.cache, request)
+        run = await predictions.make_predictions(ctx.database, ctx.cache, request)
         stored += run.stored
         skipped += len(run.skipped)
         coins_done += 1

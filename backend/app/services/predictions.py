@@ -15,7 +15,7 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cache import CacheManager, CacheTTL, cache_key
-from app.database import after_commit
+from app.database import Database, after_commit
 from app.errors import invalid_field
 from app.forecasting import BASELINE, DEFAULT_MODELS, Forecaster, get_model, model_names
 from app.forecasting.confidence import hit_probability
@@ -224,6 +224,22 @@ def to_out(row: Prediction, symbol: str) -> PredictionOut:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Target:
+    horizon: Horizon
+    steps: int
+    calibration: Backtest | None
+
+
+@dataclass(frozen=True, slots=True)
+class _CoinPlan:
+    """Everything a coin's forecasts need from the database, read before any fitting."""
+
+    coin: CoinOut
+    series: PriceSeries
+    targets: list[_Target]
+
+
 @dataclass
 class _CoinRun:
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -231,48 +247,70 @@ class _CoinRun:
     skipped: list[SkippedForecast] = field(default_factory=list)
 
 
-async def _run_coin(
+async def _plan(
     session: AsyncSession,
     cache: CacheManager,
-    coin: CoinOut,
+    symbols: Sequence[str],
     horizons: Sequence[Horizon],
-    models: Sequence[str],
     now: datetime,
-) -> _CoinRun:
+) -> list[_CoinPlan]:
+    # Every symbol is looked up before any series is read, so an unknown one late in the
+    # list is a 404 at once, not after the coins before it were forecast.
+    found = [await coins.get_coin(session, cache, symbol) for symbol in symbols]
+    plans = []
+    for coin in found:
+        series = await load_series(session, cache, coin, candles=TRAIN_CANDLES, now=now)
+        targets = [
+            _Target(
+                horizon,
+                horizon_steps(horizon, series, coin.symbol, "body.horizons"),
+                await backtests.latest_succeeded(session, coin.id, horizon.value),
+            )
+            for horizon in horizons
+        ]
+        plans.append(_CoinPlan(coin, series, targets))
+    return plans
+
+
+async def _run_coin(plan: _CoinPlan, models: Sequence[str]) -> _CoinRun:
     run = _CoinRun()
-    series = await load_series(session, cache, coin, candles=TRAIN_CANDLES, now=now)
-    for horizon in horizons:
-        steps = horizon_steps(horizon, series, coin.symbol, "body.horizons")
-        calibration = await backtests.latest_succeeded(session, coin.id, horizon.value)
-        run.champion[horizon.value] = champion_of(calibration)
-        batch = await asyncio.to_thread(forecast_models, series.closes, steps, models)
-        run.rows += [_row(coin, horizon, series, made, calibration) for made in batch.made]
+    coin, series = plan.coin, plan.series
+    for target in plan.targets:
+        run.champion[target.horizon.value] = champion_of(target.calibration)
+        batch = await asyncio.to_thread(forecast_models, series.closes, target.steps, models)
+        run.rows += [
+            _row(coin, target.horizon, series, made, target.calibration) for made in batch.made
+        ]
         run.skipped += [
-            SkippedForecast(symbol=coin.symbol, horizon=horizon, model=name, reason=reason)
+            SkippedForecast(symbol=coin.symbol, horizon=target.horizon, model=name, reason=reason)
             for name, reason in batch.failed.items()
         ]
     return run
 
 
 async def make_predictions(
-    session: AsyncSession, cache: CacheManager, request: PredictionRequest
+    database: Database, cache: CacheManager, request: PredictionRequest
 ) -> PredictionRun:
+    """Read what the forecasts need, fit with no connection held, then store in one short
+    transaction: fitting takes seconds, and a pooled connection held that long is one every
+    other request waits for (32 concurrent forecasts once held the whole pool)."""
     models = resolve_models(request.models)
     horizons = list(dict.fromkeys(request.horizons))
-    now = datetime.now(UTC)
-    out: list[PredictionOut] = []
-    stored = 0
-    champions: dict[str, dict[str, str]] = {}
-    skipped: list[SkippedForecast] = []
-    for symbol in dict.fromkeys(request.symbols):
-        coin = await coins.get_coin(session, cache, symbol)
-        run = await _run_coin(session, cache, coin, horizons, models, now)
-        stored += await predictions.upsert(session, run.rows)
-        out += [to_out(row, coin.symbol) for row in await predictions.by_keys(session, run.rows)]
-        champions[coin.symbol] = run.champion
-        skipped += run.skipped
-        invalidate_latest(session, cache, coin.symbol)
-    return PredictionRun(predictions=out, stored=stored, champion=champions, skipped=skipped)
+    async with database.unit_of_work() as session:
+        symbols = list(dict.fromkeys(request.symbols))
+        plans = await _plan(session, cache, symbols, horizons, datetime.now(UTC))
+    runs = [await _run_coin(plan, models) for plan in plans]
+    result = PredictionRun(predictions=[], stored=0, champion={}, skipped=[])
+    async with database.unit_of_work() as session:
+        for plan, run in zip(plans, runs, strict=True):
+            symbol = plan.coin.symbol
+            result.stored += await predictions.upsert(session, run.rows)
+            stored = await predictions.by_keys(session, run.rows)
+            result.predictions += [to_out(row, symbol) for row in stored]
+            result.champion[symbol] = run.champion
+            result.skipped += run.skipped
+            invalidate_latest(session, cache, symbol)
+    return result
 
 
 def invalidate_latest(session: AsyncSession, cache: CacheManager, symbol: str) -> None:

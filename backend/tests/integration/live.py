@@ -16,6 +16,7 @@ from sqlalchemy import delete, select, text
 
 from app.database import Database
 from app.models import ApiKey, Backtest, Cryptocurrency, MarketData, Prediction
+from app.services.api_keys import KeyScope, create_key
 from tests.conftest import is_sqlite
 
 # Symbols and key names made here carry this mark, so cleaning up never touches other rows.
@@ -65,3 +66,10 @@ async def make_live_coin(database: Database) -> tuple[int, str]:
         session.add(coin)
         await session.flush()
         return coin.id, symbol
+
+
+async def make_live_key(database: Database, scope: str = "write") -> str:
+    """A committed API key, marked for clean-up."""
+    async with database.unit_of_work() as session:
+        _row, key = await create_key(session, MARK, [KeyScope(scope)])
+    return key

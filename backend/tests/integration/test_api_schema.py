@@ -368,14 +368,11 @@ async def _seed(url: str) -> None:
                 update(Backtest).where(Backtest.id == accepted.id).values(id=BACKTEST_ID)
             )
         await backtest_runs.execute(database, cache, BACKTEST_ID)
-        async with database.unit_of_work() as session:
-            await predictions.make_predictions(
-                session,
-                cache,
-                PredictionRequest(
-                    symbols=["BTC", "ETH"], horizons=[Horizon.H24], models=CHEAP_MODELS
-                ),
-            )
+        await predictions.make_predictions(
+            database,
+            cache,
+            PredictionRequest(symbols=["BTC", "ETH"], horizons=[Horizon.H24], models=CHEAP_MODELS),
+        )
     finally:
         await cache.close()
         await engine.dispose()
