@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     PUBLIC_READS: bool = True
     # Larger request bodies get 413 (the ingest endpoint's own ceiling is also 16 MiB).
     MAX_REQUEST_BYTES: int = Field(default=16 * 1024 * 1024, ge=1024, le=1024**3)
+    # A request body must arrive whole within this many seconds, or the answer is 408: a
+    # client trickling a body holds a socket and memory, and must not hold them for ever.
+    REQUEST_BODY_TIMEOUT_S: float = Field(default=30.0, gt=0, le=3600)
     # Per API key (or client address without one), shared through Redis when there is one.
     RATE_LIMIT_ENABLED: bool = True
     RATE_LIMIT_READS: str = "600/minute"

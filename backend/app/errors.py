@@ -95,6 +95,12 @@ class PayloadTooLarge(AppError):
     title = "Payload too large"
 
 
+class RequestTimeout(AppError):
+    status_code = 408
+    slug = "request-timeout"
+    title = "Request timeout"
+
+
 class UnsupportedMediaType(AppError):
     status_code = 415
     slug = "unsupported-media-type"

@@ -140,7 +140,11 @@ def create_app(
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Content-Type", "X-API-Key", "X-Request-ID"],
         )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.MAX_REQUEST_BYTES)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.MAX_REQUEST_BYTES,
+        timeout_s=settings.REQUEST_BODY_TIMEOUT_S,
+    )
     metrics = Metrics()
     metrics.registry.register(StateCollector(app.state))
     app.state.metrics = metrics

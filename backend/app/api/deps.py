@@ -121,6 +121,7 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 # Every POST and PATCH: the size ceiling is checked before the route runs.
 TOO_LARGE: dict[int | str, dict[str, Any]] = {
+    408: {"description": "The body did not arrive whole within REQUEST_BODY_TIMEOUT_S."},
     413: {"description": "The body is larger than MAX_REQUEST_BYTES."},
 }
 # Documented on every route that takes a JSON body.

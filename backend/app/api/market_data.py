@@ -120,6 +120,7 @@ INGEST_BODY: dict[str, Any] = {
 
 INGEST_RESPONSES: dict[int | str, dict[str, Any]] = {
     **PROBLEM,
+    408: {"description": "The body did not arrive whole within REQUEST_BODY_TIMEOUT_S."},
     409: {"description": "The batch's timeframe differs from the coin's stored candles."},
     413: {"description": "The body is larger than 16 MiB or has over 100,000 rows."},
     415: {"description": "Content-Type is neither application/json nor text/csv."},
@@ -252,9 +253,10 @@ async def ingest_candles(
     media_type = _media_type(request)
     if media_type not in JSON_TYPES + CSV_TYPES:
         raise UnsupportedMediaType("send application/json or text/csv")
+    # The whole body before the first query: a slow client must not hold a connection.
+    body = await _read_body(request)
     coin = await coins.get_coin(session, cache, symbol)
     stored = await service.stored_timeframe(session, cache, coin)
-    body = await _read_body(request)
     frame = Timeframe(timeframe) if timeframe is not None else None
     batch = validated_batch(media_type, body, frame, stored=stored, max_rows=MAX_ROWS)
     return await service.ingest(session, cache, coin, batch, source)
