@@ -61,6 +61,19 @@ class Settings(BaseSettings):
     # A request body must arrive whole within this many seconds, or the answer is 408: a
     # client trickling a body holds a socket and memory, and must not hold them for ever.
     REQUEST_BODY_TIMEOUT_S: float = Field(default=30.0, gt=0, le=3600)
+    # Heavy requests in progress per API key (or address) and in total, in each API process:
+    # past the key's bound the answer is 429, past the total 503, both with Retry-After.
+    FORECASTS_PER_KEY: int = Field(default=2, ge=1, le=1000)
+    FORECASTS_TOTAL: int = Field(default=4, ge=1, le=10_000)
+    INGESTS_PER_KEY: int = Field(default=4, ge=1, le=1000)
+    INGESTS_TOTAL: int = Field(default=8, ge=1, le=10_000)
+    # Backtests pending or running, in model-windows (windows x models, baseline included):
+    # per API key and for everyone. The largest request (500 windows, 11 models) fits one key.
+    BACKTEST_BUDGET_PER_KEY: int = Field(default=6000, ge=1)
+    BACKTEST_BUDGET_TOTAL: int = Field(default=24_000, ge=1)
+    # Backtests an API process runs at once when there is no job queue (the rest wait their
+    # turn, already bounded by the budget above).
+    LOCAL_BACKTESTS: int = Field(default=1, ge=1, le=64)
     # Per API key (or client address without one), shared through Redis when there is one.
     RATE_LIMIT_ENABLED: bool = True
     RATE_LIMIT_READS: str = "600/minute"

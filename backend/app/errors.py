@@ -41,10 +41,17 @@ class AppError(Exception):
     slug = "internal-error"
     title = "Internal server error"
 
-    def __init__(self, detail: str, *, errors: Sequence[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: Sequence[dict[str, Any]] | None = None,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = list(errors or [])
+        self.retry_after = retry_after  # seconds, sent as Retry-After when set
 
 
 class Unauthorized(AppError):
@@ -107,10 +114,24 @@ class UnsupportedMediaType(AppError):
     title = "Unsupported media type"
 
 
+class TooManyRequests(AppError):
+    """This caller has as much heavy work in flight as it may; others are unaffected."""
+
+    status_code = 429
+    slug = "too-busy-for-this-key"
+    title = "Too many requests"
+
+
 class ServiceUnavailable(AppError):
     status_code = 503
     slug = "service-unavailable"
     title = "Service unavailable"
+
+
+class ServerBusy(ServiceUnavailable):
+    """The server has as much heavy work in flight as it takes, from all callers together."""
+
+    slug = "server-busy"
 
 
 def problem_response(
@@ -148,10 +169,18 @@ def describe_validation_errors(raw: Sequence[Any]) -> list[dict[str, Any]]:
 
 
 def app_error_response(exc: AppError) -> Response:
-    # RFC 9110: a 401 says how to authenticate.
-    headers = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'} if exc.status_code == 401 else None
+    headers: dict[str, str] = {}
+    if exc.status_code == 401:  # RFC 9110: a 401 says how to authenticate.
+        headers["WWW-Authenticate"] = 'ApiKey header="X-API-Key"'
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
     return problem_response(
-        exc.status_code, exc.title, exc.detail, slug=exc.slug, errors=exc.errors, headers=headers
+        exc.status_code,
+        exc.title,
+        exc.detail,
+        slug=exc.slug,
+        errors=exc.errors,
+        headers=headers or None,
     )
 
 
@@ -235,6 +264,16 @@ async def _database_error(request: Request, exc: Exception) -> Response:
 
 
 def database_unavailable_response(exc: BaseException) -> Response:
+    if isinstance(exc, PoolTimeoutError):
+        # Reachable, but every pooled connection is in use: the fix is to wait, not to page
+        # someone about a database that is down.
+        return problem_response(
+            503,
+            "Service unavailable",
+            "the database is busy (every connection is in use); retry shortly",
+            slug="database-busy",
+            headers={"Retry-After": "2"},
+        )
     # A stopped server surfaces as a bare ConnectionRefusedError, not a SQLAlchemy error.
     logger.warning("database unavailable: %s", type(exc).__name__)
     return problem_response(

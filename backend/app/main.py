@@ -34,7 +34,9 @@ from app.middleware.request_context import RequestContextMiddleware
 from app.observability.logging import configure_logging
 from app.observability.metrics import Metrics, StateCollector
 from app.services import api_keys
+from app.services.admission import Admission
 from app.services.api_keys import KeyScope
+from app.services.backtests import BacktestBudget
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +118,16 @@ def create_app(
     app.state.cache = cache
     app.state.jobs = _job_queue(settings, app.state.database, cache)
     workers = app.state.jobs if isinstance(app.state.jobs, RedisQueue) else None
-    app.state.backtests = BacktestRunner(app.state.database, cache, workers)
+    app.state.backtests = BacktestRunner(
+        app.state.database, cache, workers, local_limit=settings.LOCAL_BACKTESTS
+    )
+    app.state.admission = {
+        "forecasts": Admission("forecasts", settings.FORECASTS_PER_KEY, settings.FORECASTS_TOTAL),
+        "ingests": Admission("ingests", settings.INGESTS_PER_KEY, settings.INGESTS_TOTAL),
+    }
+    app.state.backtest_budget = BacktestBudget(
+        settings.BACKTEST_BUDGET_PER_KEY, settings.BACKTEST_BUDGET_TOTAL
+    )
     # Middleware added last runs first: CORS wraps the rate limiter, so a 429 carries CORS
     # headers and the browser can read it; the limiter counts before the key check, so
     # guessing keys is limited too.

@@ -17,6 +17,7 @@ from app.cache import CacheManager
 from app.config import Settings
 from app.database import Database
 from app.middleware.body_limit import require_json
+from app.services.admission import Admission
 from app.services.api_keys import KeyScope, Principal, authenticate
 
 
@@ -86,6 +87,31 @@ def requires(scope: KeyScope) -> Callable[..., Awaitable[Principal]]:
 # Declared with Security so the OpenAPI document names the scope each operation needs
 # (app.api.openapi adds the read scope to every read, public ones when PUBLIC_READS is on).
 WriteAccess = Security(requires(KeyScope.WRITE), scopes=[KeyScope.WRITE.value])
+
+
+def caller_of(request: Request) -> str:
+    """Who to count heavy work against: the verified key, else the client address."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is not None:
+        return f"key:{principal.prefix}"
+    client = request.client
+    return f"ip:{client.host if client else 'unknown'}"
+
+
+def admitted(work: str) -> Any:
+    """A dependency holding one of ``work``'s admission slots (app.services.admission) for
+    the caller while the endpoint runs; 429 or 503 at once when there is none."""
+
+    async def hold(request: Request) -> AsyncIterator[None]:
+        admission: Admission = request.app.state.admission[work]
+        with admission.slot(caller_of(request)):
+            yield
+
+    return Depends(hold, scope="function")
+
+
+Forecasting = admitted("forecasts")
+Ingesting = admitted("ingests")
 JsonBody = Depends(require_json)
 # Documented on every route under /api/ (set on the routers). Error responses are problem
 # documents: app.api.openapi gives them the `Problem` schema under application/problem+json.
@@ -95,8 +121,9 @@ API_RESPONSES: dict[int | str, dict[str, Any]] = {
         "revoked or expired (a key that is sent is checked even where none is needed)."
     },
     429: {
-        "description": "Over the rate limit of this API key (or client address); retry after "
-        "`Retry-After` seconds.",
+        "description": "Over the rate limit of this API key (or client address), or, for "
+        "forecasts, uploads and backtests, as much such work in progress as it may have; "
+        "retry after `Retry-After` seconds.",
         "headers": {
             "Retry-After": {
                 "description": "Seconds until a request is allowed again.",
@@ -105,7 +132,8 @@ API_RESPONSES: dict[int | str, dict[str, Any]] = {
         },
     },
     503: {
-        "description": "The database cannot be reached; retry after `Retry-After` seconds.",
+        "description": "The database cannot be reached or is busy, or the server has as much "
+        "heavy work in progress as it takes from everyone; retry after `Retry-After` seconds.",
         "headers": {
             "Retry-After": {
                 "description": "Seconds to wait before retrying.",

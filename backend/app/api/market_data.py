@@ -14,6 +14,7 @@ from app.api.deps import (
     API_RESPONSES,
     AUTH_RESPONSES,
     CacheDep,
+    Ingesting,
     SessionDep,
     WriteAccess,
     services_of,
@@ -234,7 +235,7 @@ async def get_coverage(symbol: SymbolPath, session: SessionDep, cache: CacheDep)
     response_model=IngestResult,
     responses={**INGEST_RESPONSES, **AUTH_RESPONSES},
     openapi_extra={"requestBody": INGEST_BODY},
-    dependencies=[WriteAccess],
+    dependencies=[WriteAccess, Ingesting],
 )
 async def ingest_candles(
     symbol: SymbolPath,

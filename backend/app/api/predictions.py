@@ -17,6 +17,7 @@ from app.api.deps import (
     TOO_LARGE,
     CacheDep,
     DatabaseDep,
+    Forecasting,
     JsonBody,
     SessionDep,
     WriteAccess,
@@ -38,6 +39,7 @@ from app.schemas.predictions import (
     ScoreReport,
 )
 from app.services import backtests, leaderboard, predictions, scoring
+from app.services.backtests import BacktestBudget
 from app.services.predictions import PredictionFilter
 
 router = APIRouter(prefix="/api/v1", tags=["predictions"], responses=API_RESPONSES)
@@ -92,7 +94,7 @@ async def list_models() -> list[ModelInfo]:
     "/predictions",
     response_model=PredictionRun,
     responses={**PROBLEMS, **CANNOT_SERVE, **AUTH_RESPONSES, **BODY_RESPONSES},
-    dependencies=[WriteAccess, JsonBody],
+    dependencies=[WriteAccess, JsonBody, Forecasting],
 )
 async def create_predictions(
     body: PredictionRequest, database: DatabaseDep, cache: CacheDep
@@ -174,7 +176,11 @@ async def start_backtest(
     body: BacktestRequest, request: Request, session: SessionDep, cache: CacheDep
 ) -> BacktestOut:
     """Accept a walk-forward backtest; it runs in the background. Poll its `id`."""
-    accepted = await backtests.start(session, cache, body)
+    principal = request.state.principal  # set by WriteAccess
+    budget: BacktestBudget = request.app.state.backtest_budget
+    accepted = await backtests.start(
+        session, cache, body, requested_by=principal.prefix, budget=budget
+    )
     runner: BacktestRunner = request.app.state.backtests
 
     async def dispatch() -> None:  # once committed: the run reads the row in its own session

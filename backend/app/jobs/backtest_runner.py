@@ -32,12 +32,21 @@ class BacktestRunner:
     """Sends accepted backtests to the workers' queue, or runs them here in the background."""
 
     def __init__(
-        self, database: Database, cache: CacheManager, queue: JobQueue | None = None
+        self,
+        database: Database,
+        cache: CacheManager,
+        queue: JobQueue | None = None,
+        *,
+        local_limit: int = 1,
     ) -> None:
         self._database = database
         self._cache = cache
         self._queue = queue  # the workers' queue; None: run everything in this process
         self._tasks: set[asyncio.Task[None]] = set()
+        # Backtests computing here at once; the others wait their turn. What waits is
+        # bounded by the backtest budget, and the API keeps its threads for requests.
+        self._slots = asyncio.Semaphore(local_limit)
+        self.computing = 0
         self._cancel = threading.Event()
         # Finished backtests by outcome, for the metrics endpoint.
         self.outcomes: Counter[str] = Counter()
@@ -66,9 +75,14 @@ class BacktestRunner:
 
     async def _run(self, backtest_id: str) -> None:
         try:
-            await backtest_runs.execute(
-                self._database, self._cache, backtest_id, cancel=self._cancel
-            )
+            async with self._slots:
+                self.computing += 1
+                try:
+                    await backtest_runs.execute(
+                        self._database, self._cache, backtest_id, cancel=self._cancel
+                    )
+                finally:
+                    self.computing -= 1
             self.outcomes["finished"] += 1
         except Exception:  # logged, not raised: nobody awaits a background task
             self.outcomes["crashed"] += 1

@@ -25,6 +25,7 @@ class Backtest(Base):
             "status IN ('pending', 'running', 'succeeded', 'failed')", name="status_known"
         ),
         CheckConstraint("windows > 0 AND step > 0", name="windows_and_step_positive"),
+        Index("idx_backtest_status", "status"),
     )
 
     # A random public id: backtests are started by clients and polled by id.
@@ -42,3 +43,5 @@ class Backtest(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The public prefix of the API key that asked for it; None from the command line.
+    requested_by: Mapped[str | None] = mapped_column(String(16))

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Backtest
@@ -17,6 +17,29 @@ async def create(session: AsyncSession, **fields: Any) -> Backtest:
     session.add(backtest)
     await session.flush()
     return backtest
+
+
+# First key of pg_advisory_xact_lock(int, int) for backtest admission ("BTAD"; ingests
+# lock per coin under "CAND").
+ADMISSION_LOCK_SPACE = 0x42544144
+
+
+async def lock_admission(session: AsyncSession) -> None:
+    """Serialise admission until the transaction ends: the check of what is outstanding and
+    the insert it allows must be one step, or two requests could both fit the last room.
+    SQLite has a single writer and needs none."""
+    if session.get_bind().dialect.name == "postgresql":
+        lock = text("SELECT pg_advisory_xact_lock(:space, 0)")
+        await session.execute(lock, {"space": ADMISSION_LOCK_SPACE})
+
+
+async def outstanding(session: AsyncSession) -> list[tuple[str | None, int]]:
+    """(requested_by, cost) of every pending or running backtest; cost = windows x models."""
+    statement = select(Backtest.requested_by, Backtest.windows, Backtest.models).where(
+        Backtest.status.in_(("pending", "running"))
+    )
+    rows = (await session.execute(statement)).all()
+    return [(who, windows * len(models)) for who, windows, models in rows]
 
 
 async def get(session: AsyncSession, backtest_id: str) -> Backtest | None:

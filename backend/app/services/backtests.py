@@ -8,12 +8,13 @@ summary for a coin and horizon is its leaderboard (`leaderboard`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cache import CacheManager
-from app.errors import NotFound, conflicting_field
+from app.errors import NotFound, ServerBusy, TooManyRequests, conflicting_field
 from app.forecasting import BASELINE
 from app.market import Horizon, Timeframe
 from app.models import Backtest
@@ -24,6 +25,50 @@ from app.services.predictions import TRAIN_CANDLES, resolve_models
 from app.services.price_series import horizon_steps, load_series
 
 MIN_TRAIN = 200
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestBudget:
+    """How much backtesting may be outstanding (pending or running), in model-windows.
+
+    A backtest costs windows x models model fits, which is what occupies the workers. Each
+    API key may have ``per_key`` outstanding, everyone together ``total``; past either the
+    request is refused (429 for the key, 503 for everyone) instead of queueing without end.
+    """
+
+    per_key: int
+    total: int
+    retry_after: int = 30
+
+
+def cost(windows: int, models: int) -> int:
+    return windows * models
+
+
+async def _admit(
+    session: AsyncSession, budget: BacktestBudget, requested_by: str, wanted: int
+) -> None:
+    if wanted > budget.per_key:
+        raise conflicting_field(
+            "body.windows",
+            f"this backtest costs {wanted} model-windows (windows x models); an API key may "
+            f"have at most {budget.per_key} outstanding",
+        )
+    await backtests.lock_admission(session)
+    outstanding = await backtests.outstanding(session)
+    mine = sum(spent for who, spent in outstanding if who == requested_by)
+    if mine + wanted > budget.per_key:
+        raise TooManyRequests(
+            f"this API key has backtests of {mine} model-windows pending or running; with this "
+            f"one ({wanted}) it would pass its budget of {budget.per_key}",
+            retry_after=budget.retry_after,
+        )
+    everyone = sum(spent for _, spent in outstanding)
+    if everyone + wanted > budget.total:
+        raise ServerBusy(
+            f"the server has {everyone} model-windows of backtests outstanding; retry later",
+            retry_after=budget.retry_after,
+        )
 
 
 def candles_needed(windows: int, step: int, steps: int) -> int:
@@ -51,9 +96,15 @@ def to_out(row: Backtest, symbol: str) -> BacktestOut:
 
 
 async def start(
-    session: AsyncSession, cache: CacheManager, request: BacktestRequest
+    session: AsyncSession,
+    cache: CacheManager,
+    request: BacktestRequest,
+    *,
+    requested_by: str | None = None,
+    budget: BacktestBudget | None = None,
 ) -> BacktestOut:
-    """Check the request against the stored history and record a pending backtest."""
+    """Check the request against the stored history and the caller's budget, and record a
+    pending backtest. Without a requester (the command line) no budget applies."""
     models = resolve_models(request.models)
     if BASELINE not in models:
         models.insert(0, BASELINE)  # every score is relative to it, on the same windows
@@ -73,8 +124,11 @@ async def start(
             f"{series.timeframe.value} candles in one run; {coin.symbol} has "
             f"{len(series.closes)}",
         )
+    if budget is not None and requested_by is not None:
+        await _admit(session, budget, requested_by, cost(request.windows, len(models)))
     row = await backtests.create(
         session,
+        requested_by=requested_by,
         cryptocurrency_id=coin.id,
         horizon=request.horizon.value,
         timeframe=series.timeframe.value,
