@@ -1,7 +1,8 @@
 """The close-price series a forecast is fitted on, read from the stored candles.
 
 Models assume evenly spaced observations. Exchange exports miss an hour here and there, and
-sometimes days: short holes are bridged by carrying the last close forward (at most
+sometimes days, or record an outage as a candle of zeros (no price, so missing too): short
+holes are bridged by carrying the last close forward (at most
 ``MAX_FILL`` candles, counted in ``filled``), and a longer hole ends the series, because
 inventing days of flat prices would teach a model that volatility vanishes.
 """
@@ -66,8 +67,11 @@ def regular_tail(
 ) -> tuple[list[datetime], list[float], list[bool]]:
     """The newest evenly spaced run of ``buckets`` (ascending), short holes carried forward.
 
-    Returns open times, closes, and for each candle whether it was bridged.
+    Returns open times, closes, and for each candle whether it was bridged. A candle whose
+    close is not a positive price (an exchange's outage day recorded as all zeros) counts
+    as missing: models work on log prices, and one such candle must not sink a series.
     """
+    buckets = [bucket for bucket in buckets if bucket.close > 0]  # NaN compares False too
     if not buckets:
         return [], [], []
     opens, closes, bridged = [buckets[-1].timestamp], [buckets[-1].close], [False]

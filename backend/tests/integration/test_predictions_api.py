@@ -322,3 +322,19 @@ async def test_models_are_listed(api: httpx.AsyncClient) -> None:
     assert {"random_walk", "random_walk_drift", "auto_ets", "auto_theta", "lightgbm_returns"} <= {
         name for name, m in models.items() if m["default"]
     }
+
+
+async def test_an_outage_candle_of_zeros_does_not_fail_a_backtest(
+    api: httpx.AsyncClient, app: FastAPI, btc: np.ndarray, db_session: AsyncSession
+) -> None:
+    """Stored before the ingest refused such rows, or written by hand: bridged as a gap."""
+    coin = await cryptocurrencies.get_by_symbol(db_session, "BTC")
+    assert coin is not None
+    outage = this_hour() - timedelta(hours=30)
+    zeros = Candle(outage, 0.0, 0.0, 0.0, 0.0, 0.0)
+    assert (await market_data.upsert_candles(db_session, coin.id, [zeros], "test")).updated == 1
+    done = await _backtest(api, app, windows=12, step=6)
+    assert done["status"] == "succeeded", done["error"]
+    assert done["result"]["bridged_candles"] >= 1
+    run = await _predict(api, horizons=["1h"], models=["random_walk"])
+    assert run.status_code == 200 and run.json()["stored"] == 1

@@ -51,3 +51,18 @@ def test_minute_data_is_forecast_on_hours_and_horizons_must_divide() -> None:
     assert Horizon.D7.steps(Timeframe.D1) == 7
     assert Horizon.H4.steps(Timeframe.D1) is None
     assert Horizon.H24.steps(Timeframe.H4) == 6
+
+
+def test_a_candle_without_a_positive_close_is_a_hole() -> None:
+    # An exchange's outage hour recorded as all zeros; a NaN that reached the table.
+    rows = buckets([0, 1, 2, 3, 4])
+    rows[2] = rows[2]._replace(close=0.0)
+    rows[3] = rows[3]._replace(close=float("nan"))
+    opens, closes, bridged = regular_tail(rows, Timeframe.H1, max_fill=2)
+    assert opens == [T0 + timedelta(hours=h) for h in range(5)]
+    assert closes == [100.0, 101.0, 101.0, 101.0, 104.0]
+    assert bridged == [False, False, True, True, False]
+    # Three in a row pass max_fill: the series starts after them.
+    rows[1] = rows[1]._replace(close=-1.0)
+    opens, closes, _ = regular_tail(rows, Timeframe.H1, max_fill=2)
+    assert opens == [T0 + timedelta(hours=4)] and closes == [104.0]
