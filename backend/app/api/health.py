@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from app import __version__
 from app.api.deps import CacheDep, DatabaseDep, SettingsDep
 from app.config import SERVICE_NAME
+from app.jobs.records import JobQueue, QueueStats
 from app.schemas import health as schema
-from app.services.health import probe_cache, probe_database
+from app.services.health import PROBE_TIMEOUT_S, probe_cache, probe_database
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -68,16 +70,41 @@ async def cache_health(cache: CacheDep, response: Response) -> schema.CacheHealt
     )
 
 
+async def _jobs_summary(queue: JobQueue) -> schema.JobsSummary:
+    try:
+        stats = await asyncio.wait_for(queue.stats(), PROBE_TIMEOUT_S)
+    except TimeoutError:
+        stats = QueueStats(
+            queue="redis", reachable=False, jobs=None, oldest_job_age_s=None, workers=None
+        )
+    detail = None
+    if not stats.reachable:
+        detail = "the job queue (Redis) cannot be reached: scheduled jobs do not run"
+    elif stats.workers == 0:
+        detail = (
+            f"no worker seen in the last minute: {stats.jobs} queued job(s) and every new "
+            "backtest wait (start one: cryptopredict worker)"
+        )
+    return schema.JobsSummary(
+        status="healthy" if detail is None else "degraded", detail=detail, **stats.model_dump()
+    )
+
+
 @router.get(
     "/detailed", response_model=schema.DetailedHealth, responses=_unavailable(schema.DetailedHealth)
 )
 async def detailed_health(
-    database: DatabaseDep, cache: CacheDep, settings: SettingsDep, response: Response
+    request: Request,
+    database: DatabaseDep,
+    cache: CacheDep,
+    settings: SettingsDep,
+    response: Response,
 ) -> schema.DetailedHealth:
     db_probe = await probe_database(database)
     cache_probe = await probe_cache(cache)
+    jobs = await _jobs_summary(request.app.state.jobs)
     overall: schema.Status = "healthy"
-    if not cache_probe.connected:
+    if not cache_probe.connected or jobs.status != "healthy":
         overall = "degraded"
     if not db_probe.connected:
         overall = "unhealthy"
@@ -97,5 +124,6 @@ async def detailed_health(
             connected=cache_probe.connected,
             used_memory_mb=cache_probe.used_memory_mb,
         ),
+        jobs=jobs,
         timestamp=_now(),
     )

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.errors import is_connection_failure
-from app.jobs.records import JobRecord
+from app.jobs.records import JobRecord, QueueStats
 from app.jobs.schedule import MAX_TRIES, Periodic, retry_delay
 from app.jobs.tasks import TASKS, JobContext
 
@@ -82,6 +82,15 @@ class LocalQueue:
     async def get(self, job_id: str) -> JobRecord | None:
         record = self._records.get(job_id)
         return record.model_copy() if record else None
+
+    async def stats(self) -> QueueStats:
+        """This process is the worker; its jobs are the ones not finished yet."""
+        waiting = [r for r in self._records.values() if r.finished_at is None]
+        due = [r.enqueued_at for r in waiting if r.enqueued_at is not None]
+        oldest = (_now() - min(due)).total_seconds() if due else None
+        return QueueStats(
+            queue="local", reachable=True, jobs=len(waiting), oldest_job_age_s=oldest, workers=1
+        )
 
     async def wait(self) -> None:
         while self._tasks:

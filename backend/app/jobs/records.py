@@ -24,6 +24,20 @@ class JobRecord(BaseModel):
     queue: Literal["redis", "local"]
 
 
+class QueueStats(BaseModel):
+    """What /health/detailed says of the job queue."""
+
+    queue: Literal["redis", "local"]
+    reachable: bool
+    jobs: int | None = Field(description="Jobs queued or running; null when unreachable.")
+    oldest_job_age_s: float | None = Field(
+        description="Seconds the oldest of them has been due; null when there are none."
+    )
+    workers: int | None = Field(
+        description="Workers seen in the last minute (the API process itself without Redis)."
+    )
+
+
 class JobQueue(Protocol):
     async def enqueue(
         self, name: str, kwargs: dict[str, Any], *, job_id: str | None = None
@@ -32,5 +46,7 @@ class JobQueue(Protocol):
         ...
 
     async def get(self, job_id: str) -> JobRecord | None: ...
+
+    async def stats(self) -> QueueStats: ...
 
     async def close(self) -> None: ...

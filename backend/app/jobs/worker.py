@@ -8,8 +8,14 @@ is retried with growing delays; delivery is at least once, and every job is idem
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
+import os
+import secrets
+import socket
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,13 +28,16 @@ from app.cache import CacheManager
 from app.config import Settings, load_settings
 from app.database import Database
 from app.errors import ServiceUnavailable, is_connection_failure
-from app.jobs.records import JobRecord
+from app.jobs.records import JobRecord, QueueStats
 from app.jobs.schedule import JOB_TIMEOUT_S, MAX_TRIES, Periodic, periodic_jobs, retry_delay
 from app.jobs.tasks import REDELIVERY_AWARE, TASKS, JobContext
 
 logger = logging.getLogger(__name__)
 QUEUE = "crypto:jobs"
 KEEP_RESULTS_S = 24 * 3600
+WORKER_KEY_PREFIX = f"{QUEUE}:worker:"
+HEARTBEAT_S = 15
+WORKER_SEEN_S = 60  # a worker whose heartbeat is older than this is not counted
 
 
 def redis_settings(url: str) -> RedisSettings:
@@ -65,21 +74,46 @@ def _cron(job: Periodic) -> Any:
     )
 
 
+def worker_key(name: str) -> str:
+    return f"{WORKER_KEY_PREFIX}{name}"
+
+
+async def _heartbeat(redis: ArqRedis, name: str) -> None:
+    """Say every few seconds that this worker is alive: /health/detailed counts the keys, so
+    a queue nobody works on is reported instead of filling up in silence."""
+    while True:
+        try:
+            await redis.set(worker_key(name), datetime.now(UTC).isoformat(), ex=WORKER_SEEN_S)
+        except Exception as error:  # Redis away for a moment: the next beat tries again
+            logger.warning("worker heartbeat failed: %s", type(error).__name__)
+        await asyncio.sleep(HEARTBEAT_S)
+
+
 async def _startup(ctx: dict[str, Any]) -> None:
-    settings: Settings = ctx.get("settings") or load_settings()
-    database = Database.from_url(
-        settings.DATABASE_URL,
-        pool_size=settings.DATABASE_POOL_SIZE,
-        max_overflow=settings.DATABASE_MAX_OVERFLOW,
-    )
-    cache = CacheManager()
-    cache.configure(settings.REDIS_URL, settings.REDIS_MAX_CONNECTIONS)
-    ctx["job"] = JobContext(database, cache, settings)
+    if "job" not in ctx:  # tests hand in their own database and cache
+        settings: Settings = ctx.get("settings") or load_settings()
+        database = Database.from_url(
+            settings.DATABASE_URL,
+            pool_size=settings.DATABASE_POOL_SIZE,
+            max_overflow=settings.DATABASE_MAX_OVERFLOW,
+        )
+        cache = CacheManager()
+        cache.configure(settings.REDIS_URL, settings.REDIS_MAX_CONNECTIONS)
+        ctx["job"], ctx["owns_job"] = JobContext(database, cache, settings), True
+    ctx["worker_name"] = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    ctx["heartbeat"] = asyncio.create_task(_heartbeat(ctx["redis"], ctx["worker_name"]))
 
 
 async def _shutdown(ctx: dict[str, Any]) -> None:
+    heartbeat: asyncio.Task[None] | None = ctx.pop("heartbeat", None)
+    if heartbeat is not None:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
+        with contextlib.suppress(Exception):  # gone now, not in a minute
+            await ctx["redis"].delete(worker_key(ctx["worker_name"]))
     job: JobContext | None = ctx.get("job")
-    if job is not None:
+    if job is not None and ctx.get("owns_job"):
         await job.cache.close()
         await job.database.dispose()
 
@@ -156,6 +190,24 @@ class RedisQueue:
         except Exception as error:
             raise ServiceUnavailable("the job queue (Redis) cannot be reached") from error
         return _record(job_id, status, info)
+
+    async def stats(self) -> QueueStats:
+        """Jobs queued or running, the oldest one's age, and the workers alive."""
+        try:
+            redis = await self._redis()
+            jobs = await redis.zcard(QUEUE)
+            oldest = await redis.zrange(QUEUE, 0, 0, withscores=True)
+            workers = [key async for key in redis.scan_iter(match=f"{WORKER_KEY_PREFIX}*")]
+        except Exception as error:
+            logger.warning("job queue stats unavailable: %s", type(error).__name__)
+            return QueueStats(
+                queue="redis", reachable=False, jobs=None, oldest_job_age_s=None, workers=None
+            )
+        # A job's score is when it is due, in ms; a deferred one is not late yet.
+        age = max(0.0, time.time() - oldest[0][1] / 1000) if oldest else None
+        return QueueStats(
+            queue="redis", reachable=True, jobs=jobs, oldest_job_age_s=age, workers=len(workers)
+        )
 
     async def close(self) -> None:
         if self._pool is not None:

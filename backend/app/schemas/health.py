@@ -52,14 +52,32 @@ class CacheSummary(BaseModel):
     used_memory_mb: float | None
 
 
+class JobsSummary(BaseModel):
+    status: Status = Field(
+        description="`degraded` when the queue cannot be reached or no worker is alive."
+    )
+    queue: Literal["redis", "local"] = Field(
+        description="`redis`: arq workers run the jobs; `local`: this API process does."
+    )
+    reachable: bool
+    jobs: int | None = Field(description="Jobs queued or running.")
+    oldest_job_age_s: float | None = Field(
+        description="Seconds the oldest queued or running job has been due."
+    )
+    workers: int | None = Field(description="Workers seen in the last minute.")
+    detail: str | None = Field(default=None, description="Why the status is not `healthy`.")
+
+
 class DetailedHealth(BaseModel):
     status: Status = Field(
         description=(
-            "`unhealthy` (HTTP 503) when the database is down; `degraded` (HTTP 200) when only "
-            "the cache is down, since reads then fall through to the database."
+            "`unhealthy` (HTTP 503) when the database is down; `degraded` (HTTP 200) when the "
+            "cache is down (reads then fall through to the database) or jobs cannot run (no "
+            "worker, or the queue cannot be reached): `jobs.detail` says which."
         )
     )
     service: ServiceInfo
     database: DatabaseSummary
     cache: CacheSummary
+    jobs: JobsSummary
     timestamp: datetime

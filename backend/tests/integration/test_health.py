@@ -69,7 +69,10 @@ async def test_detailed_health_when_all_is_up(client: httpx.AsyncClient) -> None
     response = await client.get("/health/detailed")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"status", "service", "database", "cache", "timestamp"}
+    # The spec's fields, and the job queue's (no Redis here: this process runs the jobs).
+    assert set(body) == {"status", "service", "database", "cache", "jobs", "timestamp"}
+    assert body["jobs"]["queue"] == "local" and body["jobs"]["workers"] == 1
+    assert body["jobs"]["status"] == "healthy" and body["jobs"]["detail"] is None
     assert body["status"] == "healthy"
     assert set(body["service"]) == {"name", "version", "environment"}
     assert set(body["database"]) == {"status", "connected", "latency_ms"}
