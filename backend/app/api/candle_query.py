@@ -35,7 +35,8 @@ PARAMETERS: list[dict[str, Any]] = [
         "name": "end",
         "in": "query",
         "required": False,
-        "description": "Exclusive ISO 8601 time; rounded up to the interval; after `start`.",
+        "description": "Exclusive ISO 8601 time; rounded up to the interval; not before "
+        "`start` (equal to it: an empty range, so an empty page).",
         "schema": {"type": "string", "format": "date-time"},
     },
     {
@@ -124,8 +125,8 @@ def _cursor(params: QueryParams) -> str | None:
 def parse_candle_query(params: QueryParams) -> CandleQuery:
     interval = _interval(params)
     start, end = _moment(params, "start"), _moment(params, "end")
-    if start is not None and end is not None and start >= end:  # aware: compared in UTC
-        raise _invalid("end", "must be after start")
+    if start is not None and end is not None and start > end:  # aware: compared in UTC
+        raise _invalid("end", "must not be before start")
     return CandleQuery(
         interval=interval,
         start=stored_era(start),

@@ -34,6 +34,7 @@ from app.ingestion.batch import (
     validate_batch,
 )
 from app.ingestion.csv_formats import rows_from_csv
+from app.ingestion.fields import EARLIEST
 from app.market import BASE_TIMEFRAMES, Timeframe
 from app.schemas.market_data import CandlePage, Coverage, IngestResult, PriceOut
 from app.services import coins
@@ -58,6 +59,14 @@ CSV_TYPES = ("text/csv", "application/csv")
 def _json_response(body: bytes) -> Response:
     return Response(body, media_type="application/json")
 
+
+# Epoch integers the ingest reads as a time, by size (app.ingestion.fields), from 2009 on.
+_FROM_2009_S = int(EARLIEST.timestamp())
+EPOCH_INTEGERS = [
+    {"type": "integer", "minimum": _FROM_2009_S * 10**unit, "maximum": 10**upper - 1}
+    for unit, upper in ((0, 11), (3, 14), (6, 17))  # seconds, milliseconds, microseconds
+]
+PRICE = {"type": "number", "minimum": 0}
 
 INGEST_BODY: dict[str, Any] = {
     "required": True,
@@ -87,14 +96,16 @@ INGEST_BODY: dict[str, Any] = {
                                         "timestamp": {
                                             "oneOf": [
                                                 {"type": "string", "format": "date-time"},
-                                                {"type": "integer", "minimum": 0},
+                                                *EPOCH_INTEGERS,
                                             ],
-                                            "description": "ISO 8601 or epoch milliseconds",
+                                            "description": "ISO 8601, or epoch seconds, "
+                                            "milliseconds or microseconds (told apart by "
+                                            "size); not before 2009-01-01",
                                         },
-                                        "open": {"type": "number", "minimum": 0},
-                                        "high": {"type": "number", "minimum": 0},
-                                        "low": {"type": "number", "minimum": 0},
-                                        "close": {"type": "number", "minimum": 0},
+                                        "open": PRICE,
+                                        "high": PRICE,
+                                        "low": PRICE,
+                                        "close": PRICE,
                                         "volume": {"type": "number", "minimum": 0},
                                     },
                                 },

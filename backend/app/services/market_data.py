@@ -186,6 +186,8 @@ async def _query_page(
     base: Timeframe,
     query: CandleQuery,
 ) -> bytes:
+    if query.start is not None and query.start == query.end and not query.cursor:
+        return _encode_page(coin.symbol, interval, base, [], None, True)  # an empty range
     start = decode_cursor(query.cursor, interval) if query.cursor else query.start
     end = _ceil(interval, query.end) if query.end else None
     if start is not None:

@@ -296,3 +296,17 @@ async def test_explicit_timeframe_allows_a_single_row(client: httpx.AsyncClient)
     assert response.status_code == 200
     wrong = await client.post(URL + "?timeframe=1w", json={"candles": [candle(0)]})
     assert wrong.status_code == 422
+
+
+async def test_the_schema_states_the_times_the_ingest_accepts(client: httpx.AsyncClient) -> None:
+    """Epoch integers are read by size (seconds, ms, µs) from 2009 on: the schema says so."""
+    document = (await client.get("/openapi.json")).json()
+    body = document["paths"]["/api/v1/cryptocurrencies/{symbol}/ohlcv"]["post"]["requestBody"]
+    candle = body["content"]["application/json"]["schema"]["properties"]["candles"]["items"]
+    stamp = candle["oneOf"][0]["properties"]["timestamp"]["oneOf"]
+    integers = [(s["minimum"], s["maximum"]) for s in stamp if s["type"] == "integer"]
+    assert integers == [
+        (1_230_768_000, 10**11 - 1),
+        (1_230_768_000_000, 10**14 - 1),
+        (1_230_768_000_000_000, 10**17 - 1),
+    ]

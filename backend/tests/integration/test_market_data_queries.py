@@ -223,3 +223,13 @@ async def test_forming_flag_for_the_current_hour(
     await market_data.upsert_candles(db_session, coin.id, candles, "test")
     body = (await client.get("/api/v1/cryptocurrencies/LIVE/ohlcv")).json()
     assert [c["forming"] for c in body["candles"]] == [False, True]
+
+
+@pytest.mark.usefixtures("hourly_coin")
+@pytest.mark.parametrize("moment", ["2024-01-07T22:00:00Z", "2024-01-07T22:30:00Z"])
+async def test_an_empty_range_is_an_empty_page(client: httpx.AsyncClient, moment: str) -> None:
+    # start == end is a range the schema allows; it holds no time, so no candle, even where
+    # rounding start down and end up would otherwise take in the candle around it.
+    body = await _page(client, f"start={moment}&end={moment}")
+    assert body["candles"] == [] and body["next_cursor"] is None
+    assert body["symbol"] == "HOUR" and body["interval"] == "1h"

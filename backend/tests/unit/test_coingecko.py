@@ -12,8 +12,7 @@ import logging
 import math
 import random
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from itertools import pairwise
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
