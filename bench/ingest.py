@@ -49,7 +49,8 @@ import common
 from app.cache import CacheManager
 from app.cli import upgrade_database
 from app.database import Database, create_engine
-from app.ingestion.batch import MAX_BATCH_ROWS, rows_from_json, validate_batch
+from app.ingestion.batch import MAX_BATCH_ROWS, validate_batch
+from app.ingestion.json_rows import rows_from_json
 from app.repositories.market_data_rows import COLUMNS
 from app.services import coins
 from app.services import market_data as service

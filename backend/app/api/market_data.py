@@ -30,11 +30,11 @@ from app.ingestion.batch import (
     BatchTooLarge,
     CandleBatch,
     RawRow,
-    rows_from_json,
     validate_batch,
 )
 from app.ingestion.csv_formats import rows_from_csv
 from app.ingestion.fields import EARLIEST
+from app.ingestion.json_rows import rows_from_json
 from app.market import BASE_TIMEFRAMES, Timeframe
 from app.schemas.market_data import CandlePage, Coverage, IngestResult, PriceOut
 from app.services import coins

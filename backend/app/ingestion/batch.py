@@ -1,35 +1,20 @@
-"""Turn an uploaded OHLCV batch into validated candles, all or nothing.
+"""Turn a received OHLCV batch into validated candles, all or nothing.
 
-Pure: standard library plus :mod:`app.market`; no web framework, database or pydantic. The
-HTTP endpoint and the ``cryptopredict ingest csv`` command both call :func:`validate_batch`, fed
-by :func:`rows_from_json` or :func:`app.ingestion.csv_formats.rows_from_csv`.
+Pure: standard library plus :mod:`app.market`; no web framework, database or pydantic. Every
+source of candles comes through :func:`validate_batch`: uploads and the ``cryptopredict ingest
+csv`` command (rows from :func:`app.ingestion.json_rows.rows_from_json` or
+:func:`app.ingestion.csv_formats.rows_from_csv`), the bundled demo data and CoinGecko backfills.
 
 Errors name the row and the field and say which rule failed; they never contain the value that
 was received, so a caller may show them to anyone (see the "Input validation" traps: a 422 that
 copies NaN back cannot even be encoded).
 
-Timestamp rules (every accepted time becomes a tz-aware UTC candle-OPEN time):
-
-* ISO 8601 strings, anything :meth:`datetime.fromisoformat` reads: ``2019-10-17T09:00:00Z``,
-  ``2019-10-17 09:00:00+02:00`` (converted to UTC), ``2019-10-17`` (midnight). A time without an
-  offset is taken as UTC. CryptoDataDownload's hourly ``2019-10-17 09-AM`` (12-hour clock,
-  ``12-AM`` is midnight) is read too.
-* Epoch numbers, as int, integral float or a string of ASCII digits; the unit is decided per
-  value by its size: below 10**11 seconds, below 10**14 milliseconds, below 10**17
-  microseconds (Binance's 2025 spot files). Every accepted time is at or after 2009-01-01, and
-  in that range the three units cannot be confused: 10**11 seconds is the year 5138, 10**11 ms
-  1973, 10**14 ms the year 5138 and 10**14 us 1973. A string of digits is always epoch time,
-  never a compact ISO date such as ``20191017``.
-* Refused: booleans, negative or non-finite numbers, epoch values of 10**17 and more, times
-  before 2009 (there was no crypto market), and strings longer than 64 characters. Times after
-  ``now`` are refused by the row rules below.
-
 Row rules, checked in this order; a row reports only the first rule it breaks, so the number of
-errors is the number of invalid rows: each field parses (finite numbers only: NaN, Infinity and
-``1e400``, which overflows to infinity, are refused; ``-0.0`` is read as 0); prices and volume
-are not negative; high >= max(open, close); low <= min(open, close); the open time is not after
-``now`` (a candle still forming is fine); the time is aligned to the timeframe; no earlier valid
-row has the same time (the first one wins and the later ones name it).
+errors is the number of invalid rows: each field parses (:mod:`app.ingestion.fields` says how
+numbers and times are read); prices and volume are not negative; high >= max(open, close);
+low <= min(open, close); the open time is not after ``now`` (a candle still forming is fine);
+the time is aligned to the timeframe; no earlier valid row has the same time (the first one
+wins and the later ones name it).
 
 Timeframe inference (when none is given): the most common spacing between consecutive distinct
 valid times (of rows with a valid time not in the future, even if their prices were refused),
@@ -51,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from operator import sub
 from typing import NamedTuple
 
-from app.ingestion.fields import Invalid, number, parse_number, parse_timestamp, timestamp
+from app.ingestion.fields import Invalid, number, timestamp
 from app.market import BASE_TIMEFRAMES, Candle, Timeframe
 
 __all__ = [
@@ -63,10 +48,10 @@ __all__ = [
     "CandleBatch",
     "RawRow",
     "RowError",
-    "parse_number",
-    "parse_timestamp",
-    "rows_from_json",
+    "body_error",
+    "gc_paused",
     "summarise",
+    "too_many_rows",
     "validate_batch",
 ]
 
@@ -77,7 +62,6 @@ CANDLE_FIELDS = ("timestamp", "open", "high", "low", "close", "volume")
 _NUMBER_FIELDS = CANDLE_FIELDS[1:]
 # (open time, position in the rows, open, high, low, close, volume)
 _Entry = tuple[datetime, int, float, float, float, float, float]
-_CCXT_ORDER = "timestamp, open, high, low, close, volume"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +69,9 @@ class RowError:
     """One broken rule, located but without the offending value.
 
     ``row`` is the 1-based physical line for CSV input and the 0-based index in the candles
-    array for JSON input; it is None for problems of the whole body (``field`` "body" or
-    "timeframe"). ``field`` is a candle field, "row" (wrong width, not an object), "header",
-    "body" or "timeframe".
+    array for JSON input (or in the rows a source built itself); it is None for problems of
+    the whole body (``field`` "body" or "timeframe"). ``field`` is a candle field, "row"
+    (wrong width, not an object), "header", "body" or "timeframe".
     """
 
     row: int | None
@@ -131,7 +115,8 @@ class BatchTooLarge(BatchRejected):
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass takes three times as long to build
 class RawRow:
-    """One received row: field name -> value as received (str from CSV, JSON scalars).
+    """One received row: field name -> value as received (str from CSV, JSON scalars, or the
+    datetime and floats of candles a source built itself).
 
     ``problem`` is set when the row could not even be split into fields (wrong number of CSV
     columns, a JSON item that is neither object nor array); it is reported with field "row".
@@ -174,55 +159,6 @@ def body_error(message: str, field_name: str = "body") -> BatchRejected:
 
 def too_many_rows(max_rows: int) -> BatchTooLarge:
     return BatchTooLarge([RowError(None, "body", f"more than {max_rows} rows")])
-
-
-# --------------------------------------------------------------------------- JSON input
-
-
-def rows_from_json(payload: object, *, max_rows: int | None = None) -> list[RawRow]:
-    """Rows of ``{"candles": [...]}`` or a bare list; row numbers are 0-based array indices.
-
-    An item is an object with ``timestamp`` (or ``time``, or ``t``, in that order of
-    preference) and ``open``, ``high``, ``low``, ``close``, ``volume``; or a ccxt array
-    ``[ms, open, high, low, close, volume]``. Other keys are ignored. Anything else becomes a
-    row with a ``problem``, reported by :func:`validate_batch` with field "row".
-    """
-    items = payload.get("candles") if isinstance(payload, dict) else payload
-    if not isinstance(items, list):
-        raise body_error("expected a list of candles or an object with a candles list")
-    if max_rows is not None and len(items) > max_rows:
-        raise too_many_rows(max_rows)
-    with gc_paused():
-        return _json_rows(items)
-
-
-def _json_rows(items: list[object]) -> list[RawRow]:
-    rows: list[RawRow] = []
-    append = rows.append
-    for index, item in enumerate(items):
-        if isinstance(item, dict):
-            if "timestamp" in item:
-                moment = item["timestamp"]
-            else:
-                moment = item["time"] if "time" in item else item.get("t")
-            values = {
-                "timestamp": moment,
-                "open": item.get("open"),
-                "high": item.get("high"),
-                "low": item.get("low"),
-                "close": item.get("close"),
-                "volume": item.get("volume"),
-            }
-            append(RawRow(index, values))
-        elif isinstance(item, list | tuple):
-            if len(item) == 6:
-                append(RawRow(index, dict(zip(CANDLE_FIELDS, item, strict=True))))
-            else:
-                problem = f"has {len(item)} values, expected 6: {_CCXT_ORDER}"
-                append(RawRow(index, {}, problem))
-        else:
-            append(RawRow(index, {}, "is not an object or an array"))
-    return rows
 
 
 # --------------------------------------------------------------------------- the batch

@@ -1,17 +1,21 @@
-"""Split an uploaded OHLCV CSV into raw rows for :func:`app.ingestion.batch.validate_batch`.
+"""Split an OHLCV CSV into raw rows for :func:`app.ingestion.batch.validate_batch`.
 
 Pure: standard library plus :mod:`app.ingestion.batch`. Three layouts are recognised:
 
-* ``cryptodatadownload``: CryptoDataDownload files (see ``cryptodatadownload.py`` for the real
-  layout): an optional banner line (``https://www.CryptoDataDownload.com``, ``Created on ...``),
-  then ``date,symbol,open,high,low,close,volume_btc,volume`` or the newer
+* ``cryptodatadownload``: CryptoDataDownload files (the bundled demo files in ``app/data/demo``
+  are real ones): an optional banner line (``https://www.CryptoDataDownload.com``,
+  ``Created on ...``), then ``date,symbol,open,high,low,close,volume_btc,volume`` or the newer
   ``unix,date,symbol,open,high,low,close,Volume BTC,Volume USD``, rows newest first. The volume
   kept is the base currency's, the ``volume_X`` / ``Volume X`` column whose X starts the pair in
-  the ``symbol`` column (BTCUSD, BTC/USD); a ``unix`` column is preferred over ``date``.
+  the ``symbol`` column (BTCUSD, BTC/USD); a ``unix`` column (seconds or milliseconds) is
+  preferred over ``date`` (hourly dates are on a 12-hour clock: ``2019-10-17 09-AM``).
 * ``header``: any header naming a time column (timestamp, unix, time, open_time, datetime,
   date; the first found in that order) and open, high, low, close, volume; case-insensitive,
   spaces and dashes count as underscores, other columns are ignored.
 * ``ccxt``: no header, six columns in ccxt order ``ms, open, high, low, close, volume``.
+
+A layout of the caller's own (the demo data's wide table) is read by :func:`rows_under_header`
+with a function that finds the columns in its header.
 
 Row numbers are physical line numbers, 1-based, counting the banner, the header and blank
 lines; blank lines are skipped. A row with the wrong number of columns becomes a RawRow with a
@@ -25,6 +29,7 @@ from __future__ import annotations
 import csv
 import io
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -33,7 +38,16 @@ if TYPE_CHECKING:
 
 from app.ingestion.batch import BatchRejected, RawRow, RowError, gc_paused, too_many_rows
 
-__all__ = ["CsvLayout", "ParsedCsv", "parse_csv", "rows_from_csv"]
+__all__ = [
+    "Columns",
+    "CsvLayout",
+    "HeaderReader",
+    "ParsedCsv",
+    "header_error",
+    "parse_csv",
+    "rows_from_csv",
+    "rows_under_header",
+]
 
 CsvLayout = Literal["cryptodatadownload", "header", "ccxt"]
 
@@ -50,8 +64,9 @@ class ParsedCsv:
 
 
 @dataclass(frozen=True, slots=True)
-class _Columns:
-    layout: CsvLayout
+class Columns:
+    """Where each candle field stands in a row of ``width`` cells (0-based positions)."""
+
     width: int
     time: int
     open: int
@@ -59,6 +74,10 @@ class _Columns:
     low: int
     close: int
     volume: int
+
+
+# Reads a header line (its line number and cells) as Columns, or raises header_error.
+HeaderReader = Callable[[int, list[str]], Columns]
 
 
 def rows_from_csv(text: str, *, max_rows: int | None = None) -> list[RawRow]:
@@ -76,17 +95,39 @@ def parse_csv(text: str, *, max_rows: int | None = None) -> ParsedCsv:
         return _parse(text, max_rows)
 
 
-def _parse(text: str, max_rows: int | None) -> ParsedCsv:
+def rows_under_header(text: str, read_header: HeaderReader) -> list[RawRow]:
+    """Raw rows of a CSV whose first non-blank line is a header ``read_header`` understands."""
+    reader = _reader(text)
+    header = _next_row(reader)
+    if header is None:
+        return []
+    columns = read_header(*header)
+    with gc_paused():
+        return _rows(reader, columns, [], sys.maxsize)
+
+
+def _reader(text: str) -> Reader:
     # csv's own line counter stays right even if a quoted field spans lines.
-    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
+    return csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
+
+
+def _parse(text: str, max_rows: int | None) -> ParsedCsv:
+    reader = _reader(text)
     first = _next_row(reader)
     if first is None:
         return ParsedCsv("header", [])
-    columns, pending = _detect(first, reader)
+    layout, columns, pending = _detect(first, reader)
+    limit = max_rows if max_rows is not None else sys.maxsize
+    return ParsedCsv(layout, _rows(reader, columns, pending, limit))
+
+
+def _rows(
+    reader: Reader, columns: Columns, pending: list[tuple[int, list[str]]], limit: int
+) -> list[RawRow]:
+    """The rows already read (``pending``), then the rest of ``reader``, at most ``limit``."""
     width = columns.width
     time, open_, high, low = columns.time, columns.open, columns.high, columns.low
     close, volume = columns.close, columns.volume
-    limit = max_rows if max_rows is not None else sys.maxsize
     rows = [_raw_row(line, cells, columns) for line, cells in pending]
     append = rows.append
     for cells in reader:  # the loop body of _raw_row, inlined: this runs once per line
@@ -106,10 +147,10 @@ def _parse(text: str, max_rows: int | None) -> ParsedCsv:
             append(RawRow(reader.line_num, {}, _width_problem(cells, width)))
         if len(rows) > limit:
             raise too_many_rows(limit)
-    return ParsedCsv(columns.layout, rows)
+    return rows
 
 
-def _raw_row(line: int, cells: list[str], columns: _Columns) -> RawRow:
+def _raw_row(line: int, cells: list[str], columns: Columns) -> RawRow:
     """One non-blank row (as _next_row returns them)."""
     if len(cells) == columns.width:
         values = {
@@ -138,21 +179,22 @@ def _next_row(reader: Reader) -> tuple[int, list[str]] | None:
 
 def _detect(
     first: tuple[int, list[str]], reader: Reader
-) -> tuple[_Columns, list[tuple[int, list[str]]]]:
-    """The columns, and the data rows already read while finding them."""
+) -> tuple[CsvLayout, Columns, list[tuple[int, list[str]]]]:
+    """The layout, its columns, and the data rows already read while finding them."""
     line, cells = first
     if _is_ccxt_row(cells):
-        return _Columns("ccxt", _CCXT_WIDTH, 0, 1, 2, 3, 4, 5), [first]
+        return "ccxt", Columns(_CCXT_WIDTH, 0, 1, 2, 3, 4, 5), [first]
     header = first
     if not _looks_like_header(cells):
         second = _next_row(reader)
         if second is None or not _looks_like_header(second[1]):
-            raise _header_error(line, f"unrecognised layout; expected columns {EXPECTED_COLUMNS}")
+            raise header_error(line, f"unrecognised layout; expected columns {EXPECTED_COLUMNS}")
         header = second  # the first line was a banner (CryptoDataDownload)
     header_line, names = header[0], _normalise(header[1])
     data = _next_row(reader)
     pending = [data] if data is not None else []
-    return _header_columns(header_line, names, data), pending
+    layout, columns = _header_columns(header_line, names, data)
+    return layout, columns, pending
 
 
 def _normalise(cells: list[str]) -> list[str]:
@@ -176,7 +218,9 @@ def _is_ccxt_row(cells: list[str]) -> bool:
     return True
 
 
-def _header_columns(line: int, names: list[str], data: tuple[int, list[str]] | None) -> _Columns:
+def _header_columns(
+    line: int, names: list[str], data: tuple[int, list[str]] | None
+) -> tuple[CsvLayout, Columns]:
     time_name = next((name for name in _TIME_COLUMNS if name in names), None)
     missing = [name for name in _PRICE_COLUMNS if name not in names]
     if time_name is None:
@@ -185,12 +229,12 @@ def _header_columns(line: int, names: list[str], data: tuple[int, list[str]] | N
     if volume is None:
         missing.append("volume")
     if missing or time_name is None or volume is None:
-        raise _header_error(
+        raise header_error(
             line, f"missing column(s) {', '.join(missing)}; expected columns {EXPECTED_COLUMNS}"
         )
     layout: CsvLayout = "cryptodatadownload" if names[volume].startswith("volume_") else "header"
     open_, high, low, close = (names.index(name) for name in _PRICE_COLUMNS)
-    return _Columns(layout, len(names), names.index(time_name), open_, high, low, close, volume)
+    return layout, Columns(len(names), names.index(time_name), open_, high, low, close, volume)
 
 
 def _volume_index(line: int, names: list[str], data: tuple[int, list[str]] | None) -> int | None:
@@ -209,12 +253,13 @@ def _volume_index(line: int, names: list[str], data: tuple[int, list[str]] | Non
             if pair.startswith(names[index].removeprefix("volume_").upper())
         ]
         if len(matches) != 1:
-            raise _header_error(line, "no volume column in the base currency of the symbol column")
+            raise header_error(line, "no volume column in the base currency of the symbol column")
         return matches[0]
     if "volume" in names:
         return names.index("volume")
     return None
 
 
-def _header_error(line: int, message: str) -> BatchRejected:
+def header_error(line: int, message: str) -> BatchRejected:
+    """The refusal of a file whose header (on ``line``) does not say where the candles are."""
     return BatchRejected([RowError(line, "header", message)])

@@ -1,15 +1,34 @@
 """Read one received field: a price or volume, or a candle's open time.
 
-Pure standard library. :mod:`app.ingestion.batch` applies these to every row of an upload; the
-rules themselves are described there. Errors never carry the value received, so a caller may
-show them to anyone (a 422 that copies NaN back cannot even be encoded).
+Pure standard library. :mod:`app.ingestion.batch` applies these to every row of a batch. Errors
+never carry the value received, so a caller may show them to anyone (a 422 that copies NaN back
+cannot even be encoded).
+
+Numbers: finite only (NaN, Infinity and ``1e400``, which overflows to infinity, are refused),
+not negative, not booleans; ``-0.0`` is read as 0.
+
+Timestamps (every accepted time becomes a tz-aware UTC candle-OPEN time):
+
+* ISO 8601 strings, anything :meth:`datetime.fromisoformat` reads: ``2019-10-17T09:00:00Z``,
+  ``2019-10-17 09:00:00+02:00`` (converted to UTC), ``2019-10-17`` (midnight). A time without an
+  offset is taken as UTC. CryptoDataDownload's hourly ``2019-10-17 09-AM`` (12-hour clock,
+  ``12-AM`` is midnight) is read too.
+* Epoch numbers, as int, integral float or a string of ASCII digits; the unit is decided per
+  value by its size: below 10**11 seconds, below 10**14 milliseconds, below 10**17
+  microseconds (Binance's 2025 spot files). Every accepted time is at or after 2009-01-01, and
+  in that range the three units cannot be confused: 10**11 seconds is the year 5138, 10**11 ms
+  1973, 10**14 ms the year 5138 and 10**14 us 1973. A string of digits is always epoch time,
+  never a compact ISO date such as ``20191017``.
+* :class:`datetime` objects, from sources that build their rows themselves (naive ones are UTC).
+* Refused: booleans, negative or non-finite numbers, epoch values of 10**17 and more, times
+  before 2009 (there was no crypto market), and strings longer than 64 characters.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["EARLIEST", "Invalid", "number", "parse_number", "parse_timestamp", "timestamp"]
+__all__ = ["EARLIEST", "Invalid", "number", "timestamp"]
 
 EARLIEST = datetime(2009, 1, 1, tzinfo=UTC)  # the Bitcoin genesis block is from 2009-01-03
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -26,22 +45,6 @@ class Invalid(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-def parse_number(value: object) -> float:
-    """A finite float from an int, float or numeric string; raises ValueError (no value in it)."""
-    try:
-        return number(value)
-    except Invalid as exc:
-        raise ValueError(exc.message) from None
-
-
-def parse_timestamp(value: object) -> datetime:
-    """A tz-aware UTC datetime by the batch's timestamp rules; raises ValueError."""
-    try:
-        return timestamp(value)
-    except Invalid as exc:
-        raise ValueError(exc.message) from None
 
 
 def number(value: object) -> float:

@@ -17,10 +17,9 @@ from app.cache import CacheManager
 from app.database import Database
 from app.errors import InvalidInput
 from app.ingestion.batch import BatchRejected, CandleBatch, RawRow, RowError, validate_batch
-from app.ingestion.coingecko import CoinGeckoClient, hourly_candles_from_points
+from app.ingestion.coingecko import CoinGeckoClient, MarketPoint, candle_rows_from_points
 from app.ingestion.csv_formats import rows_from_csv
-from app.ingestion.validation import candle_problem
-from app.market import Candle, Timeframe
+from app.market import Timeframe
 from app.schemas.market_data import Gap, IngestResult
 from app.services import coins
 from app.services import market_data as service
@@ -56,21 +55,6 @@ def read_csv_rows(path: Path) -> list[RawRow]:
     if not text.strip():
         raise BatchRejected([RowError(None, "body", "the file is empty")])
     return rows_from_csv(text, max_rows=FILE_ROW_LIMIT)
-
-
-def read_csv_batch(
-    path: Path, *, timeframe: Timeframe | None, skip_invalid: bool, now: datetime | None = None
-) -> CandleBatch:
-    """Parse and validate a whole file; raises BatchRejected naming line and field."""
-    text = path.read_text(encoding="utf-8-sig")
-    rows = rows_from_csv(text, max_rows=FILE_ROW_LIMIT)
-    return validate_batch(
-        rows,
-        timeframe=timeframe,
-        now=now or datetime.now(UTC),
-        max_rows=FILE_ROW_LIMIT,
-        skip_invalid=skip_invalid,
-    )
 
 
 async def store_batch(
@@ -201,17 +185,25 @@ class BackfillReport:
     stored: ImportReport | None = None
 
 
-def _within(candles: list[Candle], gap: Gap, base: Timeframe) -> list[Candle]:
-    end = gap.end + base.delta
-    return [c for c in candles if gap.start <= c.timestamp < end]
+async def _fetch_gaps(
+    client: CoinGeckoClient, gecko_id: str, gaps: list[Gap], base: Timeframe, now: datetime
+) -> list[RawRow]:
+    """Candle rows of the finished ``base`` candles in ``gaps`` (each one request or more)."""
+    points: list[MarketPoint] = []
+    for gap in gaps:
+        points.extend(await client.market_chart_range(gecko_id, gap.start, gap.end + base.delta))
+    return candle_rows_from_points(points, base, complete_before=now)
 
 
-async def _fetch_gap(
-    client: CoinGeckoClient, gecko_id: str, gap: Gap, base: Timeframe, now: datetime
-) -> list[Candle]:
-    points = await client.market_chart_range(gecko_id, gap.start, gap.end + base.delta)
-    candles = hourly_candles_from_points(points, base, complete_before=now)
-    return _within(candles, gap, base)
+def _validate_fetched(rows: list[RawRow], base: Timeframe, now: datetime) -> CandleBatch | None:
+    """Upstream data is checked like user input: the valid candles, or None if there is none."""
+    if not rows:
+        return None
+    try:
+        # No row limit: the rows are as many as the gaps hold, not what a caller sent.
+        return validate_batch(rows, timeframe=base, now=now, max_rows=len(rows), skip_invalid=True)
+    except BatchRejected:  # with skip_invalid: not one valid row
+        return None
 
 
 async def backfill_gaps(
@@ -233,14 +225,10 @@ async def backfill_gaps(
     if not coin.coin_gecko_id:
         raise InvalidInput(f"{coin.symbol} has no coin_gecko_id; set it with PATCH first")
     base = coverage.base_timeframe
-    found: list[Candle] = []
-    for gap in coverage.gaps:
-        found.extend(await _fetch_gap(client, coin.coin_gecko_id, gap, base, now))
+    found = await _fetch_gaps(client, coin.coin_gecko_id, coverage.gaps, base, now)
     report.fetched = len(found)
-    # Upstream data is checked like user input; an inconsistent candle is not stored.
-    valid = [candle for candle in found if candle_problem(candle) is None]
-    report.rejected = len(found) - len(valid)
-    if valid:
-        batch = CandleBatch(sorted(valid, key=lambda c: c.timestamp), base)
+    batch = _validate_fetched(found, base, now)
+    report.rejected = len(found) - (len(batch.candles) if batch else 0)
+    if batch is not None:
         report.stored = await store_batch(database, cache, symbol, batch, source="coingecko")
     return report

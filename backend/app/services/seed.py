@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.ingestion.cryptodatadownload import DemoSeries, demo_series, read_demo_series
-from app.ingestion.validation import candle_problem
+from app.ingestion.demo_data import DemoSeries, demo_series, read_demo_series
 from app.repositories import cryptocurrencies, market_data
 
 logger = logging.getLogger(__name__)
@@ -19,7 +18,6 @@ DEMO_COINS = {
     "ETH": ("Ethereum", "ethereum"),
     "LTC": ("Litecoin", "litecoin"),
 }
-TIMEFRAME_ORDER = {"1m": 0, "5m": 1, "15m": 2, "1h": 3, "4h": 4, "1d": 5, "1w": 6}
 
 
 @dataclass
@@ -39,10 +37,7 @@ def series_to_load() -> list[DemoSeries]:
     chosen: dict[str, DemoSeries] = {}
     for series in demo_series():
         current = chosen.get(series.symbol)
-        if (
-            current is None
-            or TIMEFRAME_ORDER[series.timeframe] < TIMEFRAME_ORDER[current.timeframe]
-        ):
+        if current is None or series.timeframe.seconds < current.timeframe.seconds:
             chosen[series.symbol] = series
     return [chosen[symbol] for symbol in sorted(chosen)]
 
@@ -53,17 +48,15 @@ async def _load_series(session: AsyncSession, series: DemoSeries, report: SeedRe
         session, symbol=series.symbol, name=name, coin_gecko_id=gecko_id
     )
     report.coins_created += int(created)
+    batch = read_demo_series(series)
+    if batch.skipped:
+        report.candles_skipped[series.path.name] = len(batch.skipped)
+        logger.info("skipped %d inconsistent rows of %s", len(batch.skipped), series.path.name)
     # The newest row of each export was still forming when the file was downloaded (its
     # volume is a fraction of a normal one), so it is not a finished candle.
-    candles = read_demo_series(series)[:-1]
-    valid = [candle for candle in candles if candle_problem(candle) is None]
-    skipped = len(candles) - len(valid)
-    if skipped:
-        # Real exchange exports carry a few inconsistent rows; they are left out, not fixed.
-        report.candles_skipped[series.path.name] = skipped
-        logger.info("skipped %d inconsistent rows of %s", skipped, series.path.name)
+    finished = batch.candles[:-1]
     source = f"cryptodatadownload:{series.exchange.lower()}"
-    report.candles_inserted += await market_data.insert_missing(session, coin.id, valid, source)
+    report.candles_inserted += await market_data.insert_missing(session, coin.id, finished, source)
     report.series_loaded.append(f"{series.symbol} {series.timeframe} ({series.exchange})")
 
 

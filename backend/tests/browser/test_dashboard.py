@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Error, Page
+from playwright.async_api import Browser, ConsoleMessage, Error, Page, Route
 
 from tests.browser.conftest import Server
 
@@ -74,6 +75,22 @@ def api_candles(server: Server, symbol: str, query: str) -> int:
 async def data_models(page: Page, selector: str) -> set[str]:
     names = await page.eval_on_selector_all(selector, "nodes => nodes.map(n => n.dataset.model)")
     return set(names)
+
+
+async def buttons(page: Page, name: str) -> list[tuple[str, str]]:
+    """The value and label of each radio button named ``name``, in page order."""
+    shown: list[list[str]] = await page.eval_on_selector_all(
+        f'input[name="{name}"]',
+        "nodes => nodes.map(n => [n.value, n.nextElementSibling.textContent])",
+    )
+    return [(value, label) for value, label in shown]
+
+
+def vocabulary_buttons(meta: dict[str, Any]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The timeframe and horizon buttons the vocabulary calls for."""
+    intervals = [(t["name"], t["name"]) for t in meta["timeframes"] if t["queryable"]]
+    horizons = [(h["name"], h["name"]) for h in meta["horizons"]]
+    return intervals, horizons
 
 
 async def test_overview_shows_candles_forecasts_leaderboard_and_health(
@@ -192,3 +209,44 @@ async def test_switching_coin_horizon_and_timeframe(page: Page, server: Server) 
         "symbol=ETH&horizon=24h",
         "symbol=ETH&horizon=7d",
     }
+
+
+async def test_the_controls_and_page_sizes_come_from_the_vocabulary(
+    page: Page, server: Server
+) -> None:
+    console = Console(page)
+    meta = server.get("/api/v1/meta").json()
+    await page.goto("/")
+    await ready(page, "BTC", "1h")
+    intervals, horizons = vocabulary_buttons(meta)
+    assert await buttons(page, "interval") == intervals
+    assert await buttons(page, "horizon") == horizons
+    assert [h for h, _ in horizons] == ["1h", "4h", "24h", "7d"]
+
+    # A service with another vocabulary gets other buttons and other page sizes.
+    smaller = {
+        **meta,
+        "timeframes": [
+            {**t, "queryable": t["queryable"] and t["name"] != "4h"} for t in meta["timeframes"]
+        ],
+        "horizons": [h for h in meta["horizons"] if h["name"] != "4h"],
+        "candle_pages": {**meta["candle_pages"], "cached_limits": [100, 500]},
+    }
+    asked: list[str] = []
+
+    async def answer_smaller(route: Route) -> None:
+        asked.append(route.request.url)
+        await route.fulfill(json=smaller)
+
+    await page.route("**/api/v1/meta", answer_smaller)
+    await page.goto("/")
+    await ready(page, "BTC", "1h")
+    assert len(asked) == 1
+    intervals, horizons = vocabulary_buttons(smaller)
+    assert await buttons(page, "interval") == intervals
+    assert await buttons(page, "horizon") == horizons
+    assert "4h" not in {value for value, _ in intervals + horizons}
+    count, query = await shown_candles(page)
+    assert query == "interval=1h&limit=500"
+    assert count == api_candles(server, "BTC", query) == 500
+    assert console.errors == []

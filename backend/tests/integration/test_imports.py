@@ -13,13 +13,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.cache import CacheManager
-from app.ingestion.batch import BatchRejected, RawRow
+from app.ingestion.batch import BatchRejected, RawRow, validate_batch
 from app.ingestion.coingecko import CoinGeckoClient, CoinGeckoConfig
 from app.market import Candle, Timeframe
 from app.models import MarketData
 from app.repositories import market_data
 from app.services import imports
-from app.services.imports import backfill_gaps, read_csv_batch, store_batch
+from app.services.imports import backfill_gaps, read_csv_rows
 from tests.conftest import TransactionalDatabase
 from tests.integration.factories import make_coin
 
@@ -42,26 +42,34 @@ async def test_real_cryptodatadownload_file_imports_once(
 ) -> None:
     coin = await make_coin(db_session, symbol="BTC")
     database = TransactionalDatabase(engine, db_session)
-    batch = read_csv_batch(DEMO / "Coinbase_BTCUSD_1h.csv", timeframe=None, skip_invalid=False)
+    rows = read_csv_rows(DEMO / "Coinbase_BTCUSD_1h.csv")
     seen: list[tuple[int, int]] = []
-    first = await store_batch(
-        database, cache, "btc", batch, source="csv", progress=lambda d, t: seen.append((d, t))
+    reports = await imports.store_row_chunks(
+        database,
+        cache,
+        imports.chunk_rows("btc", rows),
+        source="csv",
+        progress=lambda d, t: seen.append((d, t)),
     )
+    first = reports["btc"]
     assert (first.received, first.inserted, first.updated) == (6000, 6000, 0)
     assert first.timeframe is not None and first.timeframe.value == "1h"
     assert seen[-1] == (6000, 6000)
-    again = await store_batch(database, cache, "BTC", batch, source="csv")
-    assert (again.inserted, again.unchanged) == (0, 6000)
+    again = await imports.store_row_chunks(
+        database, cache, imports.chunk_rows("BTC", rows), source="csv"
+    )
+    assert (again["BTC"].inserted, again["BTC"].unchanged) == (0, 6000)
     assert await _count(db_session, coin.id) == 6000
 
 
 def test_inconsistent_rows_reject_the_file_unless_skipped(tmp_path: Path) -> None:
     path = tmp_path / "prices.csv"
     path.write_text(PLAIN.replace("108,109,80,85,12", "108,100,80,85,12"))  # high < open
+    now = datetime.now(UTC)
     with pytest.raises(BatchRejected) as caught:
-        read_csv_batch(path, timeframe=None, skip_invalid=False)
+        validate_batch(read_csv_rows(path), timeframe=None, now=now, skip_invalid=False)
     assert (caught.value.errors[0].row, caught.value.errors[0].field) == (4, "high")
-    batch = read_csv_batch(path, timeframe=None, skip_invalid=True)
+    batch = validate_batch(read_csv_rows(path), timeframe=None, now=now, skip_invalid=True)
     assert [c.close for c in batch.candles] == [105.0, 108.0]
     assert [(e.row, e.field) for e in batch.skipped] == [(4, "high")]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.ingestion.cryptodatadownload import read_demo_series
+from app.ingestion.demo_data import read_demo_series
 from app.models import Cryptocurrency, MarketData
 from app.services.seed import seed_demo_data, series_to_load
 
@@ -26,9 +26,10 @@ def test_one_series_per_coin_preferring_the_finest() -> None:
 
 async def test_seed_loads_every_finished_candle_once(db_session: AsyncSession) -> None:
     first = await seed_demo_data(db_session)
-    expected = {s.symbol: len(read_demo_series(s)) - 1 for s in series_to_load()}
+    expected = {s.symbol: len(read_demo_series(s).candles) - 1 for s in series_to_load()}
     assert first.coins_created == 3
     assert first.candles_inserted == sum(expected.values())
+    assert first.candles_skipped == {}  # every bundled row passes the upload rules
     assert await _counts(db_session) == expected
 
     second = await seed_demo_data(db_session)
@@ -40,7 +41,7 @@ async def test_seed_loads_every_finished_candle_once(db_session: AsyncSession) -
 async def test_seed_stores_the_file_values(db_session: AsyncSession) -> None:
     await seed_demo_data(db_session)
     btc = next(s for s in series_to_load() if s.symbol == "BTC")
-    oldest = read_demo_series(btc)[0]
+    oldest = read_demo_series(btc).candles[0]
     coin = (
         await db_session.execute(select(Cryptocurrency).where(Cryptocurrency.symbol == "BTC"))
     ).scalar_one()

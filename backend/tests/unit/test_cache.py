@@ -274,9 +274,13 @@ async def test_memory_info_tracks_stored_bytes_and_uptime(clock: FakeClock) -> N
 
 def test_breaker_opens_after_threshold_consecutive_failures(clock: FakeClock) -> None:
     breaker = CircuitBreaker(failure_threshold=3, cooldown_seconds=2.0, clock=clock)
-    assert breaker.record_failure() is False
+    assert [breaker.record_failure() for _ in range(2)] == [False, False]
     breaker.record_success()  # a success in between resets the count
-    assert [breaker.record_failure() for _ in range(3)] == [False, False, True]
+    assert [breaker.record_failure() for _ in range(2)] == [False, False]
+    # One short of the threshold the breaker is still closed; the third failure opens it.
+    assert breaker.state is BreakerState.CLOSED
+    assert breaker.allow_request() is True
+    assert breaker.record_failure() is True
     assert breaker.state is BreakerState.OPEN
     assert breaker.allow_request() is False
 

@@ -20,6 +20,7 @@ import httpx
 import pytest
 import respx
 
+from app.ingestion.batch import validate_batch
 from app.ingestion.coingecko import (
     CoinGeckoClient,
     CoinGeckoConfig,
@@ -27,7 +28,7 @@ from app.ingestion.coingecko import (
     CoinGeckoFatal,
     CoinGeckoRetryable,
     MarketPoint,
-    hourly_candles_from_points,
+    candle_rows_from_points,
     parse_market_chart,
 )
 from app.market import Candle, Timeframe
@@ -519,8 +520,20 @@ def five_min_points() -> list[MarketPoint]:
     return parse_market_chart(five_min_payload())
 
 
+def candles_from_points(
+    points: list[MarketPoint],
+    timeframe: Timeframe = Timeframe.H1,
+    *,
+    complete_before: datetime | None = None,
+) -> list[Candle]:
+    """The candles the rows become, validated as a backfill validates them."""
+    rows = candle_rows_from_points(points, timeframe, complete_before=complete_before)
+    now = datetime(2024, 3, 3, tzinfo=UTC)
+    return validate_batch(rows, timeframe=timeframe, now=now).candles
+
+
 def test_hourly_candles_match_hand_computed_values() -> None:
-    candles = hourly_candles_from_points(five_min_points())
+    candles = candles_from_points(five_min_points())
     # Worked out by hand from the "prices" column of market_chart_range_bitcoin_usd_5m.json:
     # 14:00 bucket = 12 samples 61985.42 .. 62098.13, max 62126.58 (14:35), min 61985.42 (14:00)
     # 15:00 bucket = 12 samples 62121.77 .. 62066.85, max 62150.06 (15:05), min 61996.83 (15:35)
@@ -535,13 +548,13 @@ def test_hourly_candles_match_hand_computed_values() -> None:
 def test_candles_drop_the_unfinished_bucket_and_accept_unsorted_points() -> None:
     points = five_min_points()
     shuffled = points[::-1]
-    candles = hourly_candles_from_points(shuffled, complete_before=utc(2024, 3, 2, 16, 5))
+    candles = candles_from_points(shuffled, complete_before=utc(2024, 3, 2, 16, 5))
     assert [c.timestamp for c in candles] == [utc(2024, 3, 2, 14), utc(2024, 3, 2, 15)]
     assert candles[0].open == 61985.42 and candles[0].close == 62098.13
 
 
 def test_four_hour_candles_from_the_same_samples() -> None:
-    candles = hourly_candles_from_points(five_min_points(), Timeframe.H4)
+    candles = candles_from_points(five_min_points(), Timeframe.H4)
     assert candles == [
         Candle(utc(2024, 3, 2, 12), 61985.42, 62150.06, 61985.42, 62066.85, 0.0),
         Candle(utc(2024, 3, 2, 16), 62080.50, 62080.50, 62080.50, 62080.50, 0.0),
@@ -554,8 +567,8 @@ def test_hourly_samples_give_flat_candles_and_gaps_stay_gaps() -> None:
         MarketPoint(datetime(2023, 6, 1, 1, 0, 31, 862000, tzinfo=UTC), 27174.97, None, None),
         MarketPoint(datetime(2023, 6, 1, 3, 0, 44, 105000, tzinfo=UTC), 27098.44, None, None),
     ]
-    candles = hourly_candles_from_points(points)
+    candles = candles_from_points(points)
     assert [c.timestamp.hour for c in candles] == [0, 1, 3]
     assert all(c.open == c.high == c.low == c.close for c in candles)
     assert all(c.volume == 0.0 and not math.isnan(c.volume) for c in candles)
-    assert hourly_candles_from_points([]) == []
+    assert candle_rows_from_points([], Timeframe.H1) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 import pytest
@@ -14,14 +15,17 @@ from app.ingestion.batch import (
     summarise,
     validate_batch,
 )
-from app.ingestion.cryptodatadownload import DEMO_DIR, read_cryptodatadownload
 from app.ingestion.csv_formats import parse_csv, rows_from_csv
+from app.ingestion.demo_data import DEMO_DIR
 from app.market import Candle, Timeframe
 
 NOW = datetime(2024, 1, 1, tzinfo=UTC)
 # The CDD hourly file was downloaded while its newest candle (09-AM) was still open.
 CDD_DOWNLOADED = datetime(2019, 10, 17, 9, 30, tzinfo=UTC)
 EXPECTED_HEADER = "expected columns timestamp,open,high,low,close,volume"
+CDD_BANNER = "Timestamps are UTC timezone,https://www.CryptoDataDownload.com"
+CDD_OLD_HEADER = "date,symbol,open,high,low,close,volume_btc,volume"
+VALUE_FIELDS = ("open", "high", "low", "close", "volume")
 
 # The first lines of app/data/demo/Coinbase_BTCUSD_1h.csv, verbatim (CRLF, newest first).
 CDD_HOURLY_HEAD = (
@@ -41,6 +45,15 @@ def utc(year: int, month: int, day: int, hour: int = 0) -> datetime:
 
 def values(*cells: str) -> dict[str, object]:
     return dict(zip(("timestamp", "open", "high", "low", "close", "volume"), cells, strict=True))
+
+
+def lines(*rows: str) -> str:
+    return "\r\n".join(rows) + "\r\n"
+
+
+def totals(candles: list[Candle]) -> tuple[float, ...]:
+    """Exact sums of each value column, rounded to what the files' decimals can add up to."""
+    return tuple(round(math.fsum(getattr(c, name) for c in candles), 6) for name in VALUE_FIELDS)
 
 
 def header_error(text: str) -> RowError:
@@ -120,7 +133,7 @@ def test_cdd_without_a_base_volume_column_is_refused() -> None:
     assert "BTCUSD" not in error.message
 
 
-def test_bundled_hourly_file_validates_like_the_reference_reader() -> None:
+def test_bundled_hourly_file_validates_to_the_known_values() -> None:
     path = DEMO_DIR / "Coinbase_BTCUSD_1h.csv"
     rows = rows_from_csv(path.read_text(encoding="utf-8"))
     assert (rows[0].row, rows[-1].row) == (3, 6002)
@@ -129,17 +142,110 @@ def test_bundled_hourly_file_validates_like_the_reference_reader() -> None:
     assert batch.timeframe is Timeframe.H1
     assert batch.candles[0].timestamp == utc(2019, 2, 9, 10)
     assert batch.candles[-1].timestamp == utc(2019, 10, 17, 9)
-    assert batch.candles == read_cryptodatadownload(path)
+    # As the CryptoDataDownload reader that came before this one read them (test_demo_data).
+    assert totals(batch.candles) == (
+        46622242.58,
+        46859936.87,
+        46358300.22,
+        46626613.7,
+        3368566.87217,
+    )
 
 
-def test_bundled_daily_file_validates_like_the_reference_reader() -> None:
+def test_bundled_daily_file_validates_to_the_known_values() -> None:
     path = DEMO_DIR / "Coinbase_BTCUSD_d.csv"
     batch = validate_batch(
         rows_from_csv(path.read_text(encoding="utf-8")), timeframe=None, now=CDD_DOWNLOADED
     )
     assert len(batch.candles) == 1770  # with a 12-day hole, still inferred as daily
     assert batch.timeframe is Timeframe.D1
-    assert batch.candles == read_cryptodatadownload(path)
+    assert totals(batch.candles) == (
+        6563452.76,
+        6770567.18,
+        6321850.55,
+        6570987.24,
+        18770612.73286,
+    )
+
+
+def test_cdd_old_layout_parses_to_hand_computed_candles() -> None:
+    text = lines(
+        CDD_BANNER,
+        CDD_OLD_HEADER,
+        "2019-10-17 12-PM,BTCUSD,8051,8056.83,8021.23,8035.88,61.25,492394.56",
+        "2019-10-17 01-AM,BTCUSD,7990,8000.5,7980,7995,12.5,99875",
+        "2019-10-17 12-AM,BTCUSD,7993.54,8001,7985.1,7990,3,23970",
+        "2019-10-16 11-PM,BTCUSD,8000,8010,7990,7993.54,0.5,4000",
+    )
+
+    assert validate_batch(rows_from_csv(text), timeframe=None, now=NOW).candles == [
+        Candle(utc(2019, 10, 16, 23), 8000.0, 8010.0, 7990.0, 7993.54, 0.5),
+        Candle(utc(2019, 10, 17, 0), 7993.54, 8001.0, 7985.1, 7990.0, 3.0),
+        Candle(utc(2019, 10, 17, 1), 7990.0, 8000.5, 7980.0, 7995.0, 12.5),
+        Candle(utc(2019, 10, 17, 12), 8051.0, 8056.83, 8021.23, 8035.88, 61.25),
+    ]
+
+
+def test_cdd_daily_layout_without_banner() -> None:
+    text = lines(CDD_OLD_HEADER, "2014-12-01,BTCUSD,300,370,300,370,0.05656,19.53")
+
+    batch = validate_batch(rows_from_csv(text), timeframe=Timeframe.D1, now=NOW)
+    assert batch.candles == [Candle(utc(2014, 12, 1), 300, 370, 300, 370, 0.05656)]
+
+
+def test_cdd_unix_seconds_and_milliseconds_agree_with_the_date_column() -> None:
+    text = lines(
+        "https://www.CryptoDataDownload.com",
+        "unix,date,symbol,open,high,low,close,Volume BTC,Volume USD",
+        "1571302800000,2019-10-17 09:00:00,BTC/USD,2,3,1,2.5,10,25",
+        "1571299200,2019-10-17 08:00:00,BTC/USD,1,2,0.5,1.5,4,6",
+    )
+
+    candles = validate_batch(rows_from_csv(text), timeframe=None, now=NOW).candles
+
+    assert [c.timestamp for c in candles] == [utc(2019, 10, 17, 8), utc(2019, 10, 17, 9)]
+    assert [c.volume for c in candles] == [4.0, 10.0]  # the BTC column, not the USD one
+
+
+@pytest.mark.parametrize(
+    ("bad_row", "error"),
+    [
+        ("2019-10-17 12-AM,BTCUSD,1,abc,1,1,1,1", RowError(4, "high", "is not a number")),
+        ("2019-10-17 12-AM,BTCUSD,1,2,1", RowError(4, "row", "has 5 columns, expected 8")),
+        (
+            "2019-10-17 13-PM,BTCUSD,1,2,1,1,1,1",
+            RowError(4, "timestamp", "is not an ISO 8601 time or epoch milliseconds"),
+        ),
+        ("2019-10-17 12-AM,BTCUSD,1,nan,1,1,1,1", RowError(4, "high", "is not a finite number")),
+    ],
+)
+def test_cdd_malformed_row_names_its_line(bad_row: str, error: RowError) -> None:
+    text = lines(CDD_BANNER, CDD_OLD_HEADER, "2019-10-17 01-AM,BTCUSD,1,2,1,1,1,1", bad_row)
+
+    with pytest.raises(BatchRejected) as caught:
+        validate_batch(rows_from_csv(text), timeframe=Timeframe.H1, now=NOW)
+    assert caught.value.errors == [error]
+
+
+def test_cdd_file_without_header_is_refused_at_line_1() -> None:
+    error = header_error(lines(CDD_BANNER, "2019-10-17 01-AM,BTCUSD,1,2,1,1,1,1"))
+    assert error == RowError(1, "header", f"unrecognised layout; {EXPECTED_HEADER}")
+
+
+def test_cdd_missing_column_and_unknown_volume_are_refused_at_the_header() -> None:
+    no_low = lines(
+        CDD_BANNER,
+        "date,symbol,open,high,close,volume_btc,volume",
+        "2019-10-17 01-AM,BTCUSD,1,2,1,1,1",
+    )
+    assert header_error(no_low) == RowError(
+        2, "header", f"missing column(s) low; {EXPECTED_HEADER}"
+    )
+
+    other_pair = lines(CDD_BANNER, CDD_OLD_HEADER, "2019-10-17 01-AM,ETHUSD,1,2,1,1,1,1")
+    assert header_error(other_pair) == RowError(
+        2, "header", "no volume column in the base currency of the symbol column"
+    )
 
 
 # ----------------------------------------------------------------------------- plain header

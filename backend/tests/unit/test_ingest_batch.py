@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.ingestion import fields
 from app.ingestion.batch import (
     MAX_BATCH_ROWS,
     MAX_REPORTED,
@@ -17,12 +18,10 @@ from app.ingestion.batch import (
     CandleBatch,
     RawRow,
     RowError,
-    parse_number,
-    parse_timestamp,
-    rows_from_json,
     summarise,
     validate_batch,
 )
+from app.ingestion.json_rows import rows_from_json
 from app.market import Candle, Timeframe
 
 NOW = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
@@ -226,20 +225,20 @@ def test_a_missing_key_is_reported_as_missing() -> None:
     assert only_error(rows) == RowError(0, "volume", "is missing")
 
 
-def test_parse_timestamp_raises_value_error_without_the_value() -> None:
-    with pytest.raises(ValueError, match=r"^is before 2009$"):
-        parse_timestamp("1999-12-31T00:00:00Z")
+def test_timestamp_raises_invalid_without_the_value() -> None:
+    with pytest.raises(fields.Invalid, match=r"^is before 2009$"):
+        fields.timestamp("1999-12-31T00:00:00Z")
 
 
-def test_parse_number_accepts_int_float_and_text() -> None:
-    assert parse_number(3) == 3.0
-    assert parse_number(" 2.5 ") == 2.5
-    assert parse_number("1e3") == 1000.0
-    with pytest.raises(ValueError, match="is not a finite number"):
-        parse_number("nan")
-    with pytest.raises(ValueError, match="is a boolean"):
-        parse_number(True)
-    zero = parse_number("-0.0")
+def test_number_accepts_int_float_and_text() -> None:
+    assert fields.number(3) == 3.0
+    assert fields.number(" 2.5 ") == 2.5
+    assert fields.number("1e3") == 1000.0
+    with pytest.raises(fields.Invalid, match="is not a finite number"):
+        fields.number("nan")
+    with pytest.raises(fields.Invalid, match="is a boolean"):
+        fields.number(True)
+    zero = fields.number("-0.0")
     assert zero == 0.0
     assert math.copysign(1.0, zero) == 1.0
 
@@ -316,7 +315,7 @@ def test_low_above_close_is_refused() -> None:
     ids=repr,
 )
 def test_timestamps_are_read_as_utc(value: object, expected: datetime) -> None:
-    parsed = parse_timestamp(value)
+    parsed = fields.timestamp(value)
     assert parsed == expected
     assert parsed.tzinfo is UTC
     assert parsed.utcoffset() == timedelta(0)
@@ -414,8 +413,8 @@ def test_alignment_follows_each_timeframe(timeframe: Timeframe, value: str) -> N
     aligned = raw(0, "2023-12-30T00:00:00Z")
     error = only_error([aligned, raw(1, value)], timeframe=timeframe)
     assert error == RowError(1, "timestamp", f"is not aligned to {timeframe.value} candles")
-    assert not timeframe.is_aligned(parse_timestamp(value))
-    assert timeframe.is_aligned(parse_timestamp("2023-12-30T00:00:00Z"))
+    assert not timeframe.is_aligned(fields.timestamp(value))
+    assert timeframe.is_aligned(fields.timestamp("2023-12-30T00:00:00Z"))
 
 
 def test_future_open_time_is_refused_but_a_forming_candle_is_not() -> None:

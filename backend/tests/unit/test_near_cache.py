@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from app.cache import CacheManager, MemoryBackend
-from app.near_cache import NearCache, apply_invalidation, invalidation_message
+from app.cache.invalidation import apply_invalidation, invalidation_message
+from app.cache.near import NearCache
 
 
 class FakeClock:
