@@ -9,7 +9,7 @@ from app import main
 from app.cache import CacheManager
 from app.forecasting.confidence import CalibrationBucket
 from app.forecasting.metrics import DMResult
-from app.jobs.records import JobRecord
+from app.jobs.records import JobRecord, QueueStats
 from app.models import Cryptocurrency, MarketData
 from app.observability import logging as app_logging
 from app.schemas import coins, health, market_data, meta, predictions
@@ -23,6 +23,7 @@ CacheManager.flush_all_sync
 # Pydantic response fields: FastAPI serialises them, no Python code reads them.
 coins.CoinOut.updated_at
 health.ServiceInfo.environment
+health.JobsSummary.oldest_job_age_s
 market_data.CandleOut.forming
 meta.TimeframeInfo.storable
 meta.TimeframeInfo.queryable
@@ -43,6 +44,7 @@ CalibrationBucket.mean_confidence
 CalibrationBucket.hit_rate
 DMResult.mean_difference
 JobRecord.enqueued_at
+QueueStats.oldest_job_age_s  # copied into health.JobsSummary by model_dump()
 
 # ORM columns the spec defines: written by ingestion as dict rows, read over SQL.
 Cryptocurrency.updated_at

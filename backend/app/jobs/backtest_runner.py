@@ -46,7 +46,6 @@ class BacktestRunner:
         # Backtests computing here at once; the others wait their turn. What waits is
         # bounded by the backtest budget, and the API keeps its threads for requests.
         self._slots = asyncio.Semaphore(local_limit)
-        self.computing = 0
         self._cancel = threading.Event()
         # Finished backtests by outcome, for the metrics endpoint.
         self.outcomes: Counter[str] = Counter()
@@ -76,13 +75,9 @@ class BacktestRunner:
     async def _run(self, backtest_id: str) -> None:
         try:
             async with self._slots:
-                self.computing += 1
-                try:
-                    await backtest_runs.execute(
-                        self._database, self._cache, backtest_id, cancel=self._cancel
-                    )
-                finally:
-                    self.computing -= 1
+                await backtest_runs.execute(
+                    self._database, self._cache, backtest_id, cancel=self._cancel
+                )
             self.outcomes["finished"] += 1
         except Exception:  # logged, not raised: nobody awaits a background task
             self.outcomes["crashed"] += 1
