@@ -66,7 +66,8 @@ EPOCH_INTEGERS = [
     {"type": "integer", "minimum": _FROM_2009_S * 10**unit, "maximum": 10**upper - 1}
     for unit, upper in ((0, 11), (3, 14), (6, 17))  # seconds, milliseconds, microseconds
 ]
-PRICE = {"type": "number", "minimum": 0}
+# A price of 0 is an exchange's outage record, not a price: refused like a negative one.
+PRICE = {"type": "number", "exclusiveMinimum": 0}
 
 INGEST_BODY: dict[str, Any] = {
     "required": True,

@@ -11,7 +11,8 @@ copies NaN back cannot even be encoded).
 
 Row rules, checked in this order; a row reports only the first rule it breaks, so the number of
 errors is the number of invalid rows: each field parses (:mod:`app.ingestion.fields` says how
-numbers and times are read); prices and volume are not negative; high >= max(open, close);
+numbers and times are read); prices are positive (zero is an outage record, not a price) and
+volume is not negative; high >= max(open, close);
 low <= min(open, close); the open time is not after ``now`` (a candle still forming is fine);
 the time is aligned to the timeframe; no earlier valid row has the same time (the first one
 wins and the later ones name it).
@@ -36,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 from operator import sub
 from typing import NamedTuple
 
-from app.ingestion.fields import Invalid, number, timestamp
+from app.ingestion.fields import Invalid, number, price, timestamp
 from app.market import BASE_TIMEFRAMES, Candle, Timeframe
 
 __all__ = [
@@ -276,10 +277,10 @@ def _check_row(raw: RawRow, position: int, now: datetime) -> _Entry | _Refused:
     else:
         fine = (
             open_ - open_ + high - high + low - low + close - close + volume - volume == 0
-            and open_ >= 0
-            and high >= 0
-            and low >= 0
-            and close >= 0
+            and open_ > 0
+            and high > 0
+            and low > 0
+            and close > 0
             and volume >= 0
             and type(raw_open) is not bool
             and type(raw_high) is not bool
@@ -352,10 +353,10 @@ def _alignment_test(timeframe: Timeframe) -> Callable[[datetime], bool]:
 
 
 def _number_problem(values: Mapping[str, object]) -> tuple[str, str]:
-    """The first price or volume field that fields.number refuses, and why."""
+    """The first price or volume field that fields.price or fields.number refuses, and why."""
     for name in _NUMBER_FIELDS:
         try:
-            number(values.get(name))
+            (number if name == "volume" else price)(values.get(name))
         except Invalid as exc:
             return name, exc.message
     raise AssertionError("the fast path refused a row that fields.number accepts")

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["EARLIEST", "Invalid", "number", "timestamp"]
+__all__ = ["EARLIEST", "Invalid", "number", "price", "timestamp"]
 
 EARLIEST = datetime(2009, 1, 1, tzinfo=UTC)  # the Bitcoin genesis block is from 2009-01-03
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -68,6 +68,18 @@ def number(value: object) -> float:
     if result < 0:
         raise Invalid("is negative")
     return result + 0.0  # -0.0 + 0.0 is 0.0
+
+
+def price(value: object) -> float:
+    """A finite, positive float; raises :class:`Invalid`.
+
+    Zero is refused like a negative: exchanges record an outage as a candle of zeros, and a
+    forecast on log prices cannot use one. (Volume may be zero: nothing traded.)
+    """
+    result = number(value)
+    if result == 0:
+        raise Invalid("is zero, which is no price (an exchange outage record?)")
+    return result
 
 
 def timestamp(value: object) -> datetime:

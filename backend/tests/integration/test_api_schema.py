@@ -258,7 +258,9 @@ def _prices(item: object) -> tuple[float, float, float, float, float]:
         raw = list(item[1:6])
     else:
         raw = []
-    numbers = [abs(float(v)) if isinstance(v, int | float) else 1.0 for v in raw]
+    # The ccxt array form types its items only as numbers, so a zero price (refused: no
+    # price) may be generated for it; the object form's schema already excludes zero.
+    numbers = [abs(float(v)) if isinstance(v, int | float) and v else 1.0 for v in raw]
     numbers = [n if n < 1e300 else 1e300 for n in numbers + [1.0] * (5 - len(numbers))]
     low, open_, close, high = sorted(numbers[:4])
     return open_, high, low, close, numbers[4]

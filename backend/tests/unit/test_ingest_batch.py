@@ -128,6 +128,24 @@ def test_negative_zero_is_accepted_as_zero() -> None:
     assert math.copysign(1.0, batch.candles[1].volume) == 1.0
 
 
+def test_an_outage_candle_of_zeros_is_refused_naming_the_row() -> None:
+    rows = hourly(3)
+    rows[1] = raw(1, (H0 + timedelta(hours=1)).isoformat(), 0, 0, 0, 0, 0)
+    error = only_error(rows)
+    assert (error.row, error.field) == (1, "open")
+    assert "zero" in error.message and "no price" in error.message
+    # --skip-invalid drops it and keeps the rest.
+    batch = validate_batch(rows, timeframe=Timeframe.H1, now=NOW, skip_invalid=True)
+    assert [c.timestamp for c in batch.candles] == [H0, H0 + timedelta(hours=2)]
+    assert [(e.row, e.field) for e in batch.skipped] == [(1, "open")]
+
+
+@pytest.mark.parametrize("field", ["open", "high", "low", "close"])
+def test_a_zero_price_is_refused_in_every_price_field(field: str) -> None:
+    error = only_error(with_value(field, 0))
+    assert (error.row, error.field) == (1, field) and "zero" in error.message
+
+
 # ----------------------------------------------------------------------------- numbers
 
 
