@@ -118,7 +118,7 @@ class WebFiles:
 
     def asset(self, name: str) -> Asset:
         if name not in self.names:
-            raise NotFound(f"no static file {name!r}")
+            raise NotFound("no static file of that name")  # never the name sent back
         if name.startswith(MODULES) and name.endswith(".js"):
             return self._module(name, (), {})
         return self._load(name, MEDIA_TYPES[Path(name).suffix])

@@ -98,12 +98,15 @@ def parse_csv(text: str, *, max_rows: int | None = None) -> ParsedCsv:
 def rows_under_header(text: str, read_header: HeaderReader) -> list[RawRow]:
     """Raw rows of a CSV whose first non-blank line is a header ``read_header`` understands."""
     reader = _reader(text)
-    header = _next_row(reader)
-    if header is None:
-        return []
-    columns = read_header(*header)
-    with gc_paused():
-        return _rows(reader, columns, [], sys.maxsize)
+    try:
+        header = _next_row(reader)
+        if header is None:
+            return []
+        columns = read_header(*header)
+        with gc_paused():
+            return _rows(reader, columns, [], sys.maxsize)
+    except csv.Error as error:
+        raise _unreadable(reader, error) from None
 
 
 def _reader(text: str) -> Reader:
@@ -113,12 +116,21 @@ def _reader(text: str) -> Reader:
 
 def _parse(text: str, max_rows: int | None) -> ParsedCsv:
     reader = _reader(text)
-    first = _next_row(reader)
-    if first is None:
-        return ParsedCsv("header", [])
-    layout, columns, pending = _detect(first, reader)
-    limit = max_rows if max_rows is not None else sys.maxsize
-    return ParsedCsv(layout, _rows(reader, columns, pending, limit))
+    try:
+        first = _next_row(reader)
+        if first is None:
+            return ParsedCsv("header", [])
+        layout, columns, pending = _detect(first, reader)
+        limit = max_rows if max_rows is not None else sys.maxsize
+        return ParsedCsv(layout, _rows(reader, columns, pending, limit))
+    except csv.Error as error:
+        raise _unreadable(reader, error) from None
+
+
+def _unreadable(reader: Reader, error: csv.Error) -> BatchRejected:
+    """What the csv module cannot split (a field over its 128 KiB limit, say), as the batch's
+    rejection naming the line, not a 500. Its messages never contain the data."""
+    return BatchRejected([RowError(reader.line_num, "body", f"is not readable CSV: {error}")])
 
 
 def _rows(

@@ -99,6 +99,10 @@ async def test_only_the_dashboards_files_are_served(client: httpx.AsyncClient) -
         response = await client.get(path)
         assert response.status_code == 404, path
         assert response.headers["content-type"] == "application/problem+json", path
+    # The name asked for is never sent back: a reflected string is a place for injection.
+    probe = await client.get("/static/%3Cscript%3Ealert(1)%3C%2Fscript%3E.js")
+    assert probe.status_code == 404
+    assert "script" not in probe.text and "alert" not in probe.text
 
 
 async def test_the_dashboard_is_not_in_the_openapi_schema(client: httpx.AsyncClient) -> None:

@@ -217,6 +217,18 @@ BAD_INPUTS: list[tuple[str, Any, int, str | None, int | None]] = [
         3,
     ),
     ("CSV without known columns", (b"a,b,c\n1,2,3\n", "text/csv"), 422, "header", 1),
+    (
+        "CSV with a field over 128 KiB",
+        (
+            b"timestamp,open,high,low,close,volume\n2024-03-01T00:00:00Z,"
+            + b"9" * (200 * 1024)
+            + b",110,90,105,10\n",
+            "text/csv",
+        ),
+        422,
+        "body",
+        2,
+    ),
     ("an outage candle of zeros", batch(open=0, high=0, low=0, close=0, volume=0), 422, "open", 1),
     ("a zero close", batch(close=0, low=0), 422, "low", 1),
 ]

@@ -392,3 +392,19 @@ def test_max_rows_stops_reading_early() -> None:
         rows_from_csv(text, max_rows=4)
     assert caught.value.errors == [RowError(None, "body", "more than 4 rows")]
     assert len(rows_from_csv(text, max_rows=5)) == 5
+
+
+def test_a_field_over_the_csv_modules_limit_is_refused_naming_the_line() -> None:
+    # Python's csv refuses a field over 128 KiB; that was a 500, not a 422.
+    huge = "9" * (200 * 1024)
+    text = (
+        "timestamp,open,high,low,close,volume\n"
+        "2024-01-01T00:00:00Z,1,1,1,1,1\n"
+        f'2024-01-01T01:00:00Z,"{huge}",1,1,1,1\n'
+    )
+    with pytest.raises(BatchRejected) as caught:
+        rows_from_csv(text)
+    (error,) = caught.value.errors
+    assert (error.row, error.field) == (3, "body")
+    assert "not readable CSV" in error.message and "field limit" in error.message
+    assert huge[:20] not in str(caught.value)
