@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install run migrate seed test lint format bench bench-load bench-forecast forecast-report lock clean
+.PHONY: help install run migrate seed test lint format bench bench-load bench-fairness bench-forecast forecast-report lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -58,13 +58,16 @@ $(VENV)/.bench-installed: $(STAMP) bench/requirements.txt
 BENCH_ENV = BENCH_DATABASE_URL='$(BENCH_DATABASE_URL)' BENCH_REDIS_URL='$(BENCH_REDIS_URL)'
 FORECAST_BENCH = $(BENCH_ENV) $(BIN)/python bench/forecast.py --write-doc $(BENCH_FORECAST_ARGS)
 
-bench: install $(VENV)/.bench-installed ## ingest, HTTP, load and forecasting benchmarks, writes docs/BENCHMARKS.md and docs/FORECASTING.md (~19 min)
+bench: install $(VENV)/.bench-installed ## ingest, HTTP, load, fairness and forecasting benchmarks, writes docs/BENCHMARKS.md and docs/FORECASTING.md (~21 min)
 	@command -v wrk >/dev/null 2>&1 || { echo "wrk is not on PATH; install it: apt-get install -y wrk" >&2; exit 1; }
 	$(BENCH_ENV) $(BIN)/python bench/run.py $(BENCH_ARGS)
 	$(FORECAST_BENCH)
 
 bench-load: install ## the load run alone (mixed reads at a fixed rate, ~1 min): prints its JSON report, writes no doc
 	$(BENCH_ENV) $(BIN)/python bench/load.py $(BENCH_LOAD_ARGS)
+
+bench-fairness: install ## the fairness run alone (one key floods heavy work, another reads, ~1.5 min): rewrites its section of docs/BENCHMARKS.md
+	$(BENCH_ENV) $(BIN)/python bench/run.py --only fairness $(BENCH_FAIRNESS_ARGS)
 
 bench-forecast: install ## predictions for 100 coins vs statsforecast + LightGBM alone, writes its section of docs/FORECASTING.md (~9 min)
 	$(FORECAST_BENCH)

@@ -1,6 +1,7 @@
-"""Run the ingest, read and load benchmarks and write docs/BENCHMARKS.md from what they measured.
+"""Run the ingest, read, load, overhead and fairness benchmarks and write docs/BENCHMARKS.md.
 
     make bench                      # or: backend/.venv/bin/python bench/run.py
+    make bench-fairness             # or: ... bench/run.py --only fairness (rewrites its section)
 
 Environment: BENCH_DATABASE_URL (admin connection, used only to create and drop the scratch
 database; default postgresql://postgres@127.0.0.1:5432/postgres), BENCH_REDIS_URL (default
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import platform
 import re
@@ -527,17 +529,167 @@ def overhead_section(report: dict[str, Any], command: str) -> list[str]:
     return lines
 
 
-def render(
-    ingest: dict[str, Any],
-    ingest_cmd: str,
-    read: dict[str, Any],
-    read_cmd: str,
-    load: dict[str, Any],
-    load_cmd: str,
-    overhead: dict[str, Any],
-    overhead_cmd: str,
-    facts: dict[str, Any],
-) -> str:
+FAIRNESS_HEADING = "## Fairness: one key floods heavy work while another reads"
+FLOOD_LABELS = {
+    "forecast": "`POST /predictions`",
+    "upload": "`POST …/ohlcv`, slow body",
+    "backtest": "`POST /backtests`",
+}
+ORDINAL = {2: "nd", 3: "rd"}
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{key}: {n}" for key, n in counts.items()) or "none"
+
+
+def _read_rows(phase: str, summary: dict[str, Any]) -> list[str]:
+    def row(label: str, entry: dict[str, Any]) -> str:
+        return (
+            f"| {label} | {entry['requests']:,} | {entry['errors']} | {_ms(entry['p50_ms'])} | "
+            f"{_ms(entry['p90_ms'])} | {_ms(entry['p99_ms'])} | {_ms(entry['max_ms'])} |"
+        )
+
+    rows = [row(f"**{phase}**, all", summary)]
+    rows += [
+        row(f"{phase}, {LOAD_LABELS.get(key, key)}", entry)
+        for key, entry in summary["endpoints"].items()
+    ]
+    return rows
+
+
+def _flood_rows(flooder: dict[str, Any]) -> list[str]:
+    rows = []
+    for kind, entry in flooder.items():
+        retry = _counts({f"Retry-After {k}": n for k, n in entry["retry_after"].items()})
+        slowest = entry["seconds_max"]
+        rows.append(
+            f"| {FLOOD_LABELS.get(kind, kind)} | {entry['sent']} | {_counts(entry['statuses'])} "
+            f"| {entry['429']} ({retry}) | {entry['503']} | "
+            f"{'—' if slowest is None else f'{slowest:.2f}'} | {entry['unfinished']} |"
+        )
+    return rows
+
+
+def _fairness_setup(report: dict[str, Any], command: str) -> list[str]:
+    limits = ", ".join(f"`{name}` {value}" for name, value in report["limits"].items())
+    flood, polite = report["flood_requests"], report["polite_forecast_request"]
+    forecast, backtest = flood["forecast"], flood["backtest"]
+    coins = list(report["seed_candles"])
+    return [
+        f"Command: `{command}` (run by `bench/run.py`; alone: `make bench-fairness`, which "
+        f"rewrites only this section). Run {report['finished']} (UTC), "
+        f"{report['seconds']:.0f} s in all; `nproc` = {report['nproc']}, load average before it "
+        f"{', '.join(f'{x:.2f}' for x in report['load_before'])}; app sources hash "
+        f"`{report['code']}` ({report['git']})"
+        + ("; **the app changed during the run**" if report["code_changed"] else "")
+        + ".",
+        "",
+        f"The real app with **every limit at its default** ({limits}) and `DEBUG=true`, nothing "
+        f"else set: one uvicorn worker pinned to CPU {report['server_cpu']}, and one "
+        "`cryptopredict worker` (the arq job queue, in the bench Redis) pinned to CPU "
+        f"{report['load_cpu']} with this script; PostgreSQL and Redis are not pinned. Scratch "
+        "database: "
+        + " and ".join(
+            f"{n:,} hourly candles of {coin}" for coin, n in report["seed_candles"].items()
+        )
+        + " (seeded as the read and forecast benchmarks do). Two write keys, made with the "
+        "app's command line:",
+        "",
+        "```",
+        report["commands"]["server"],
+        report["commands"]["worker"],
+        *report["commands"]["keys"],
+        "```",
+        "",
+        f"The polite key reads at **{report['rate']:g} req/s**, open loop as in the load run "
+        "(latency from each request's due time; no answer within "
+        f"{report['timeout_s']:g} s is an error), in turn "
+        + ", ".join(
+            f"`GET {path.split('/cryptocurrencies')[-1]}`" for path in report["polite_paths"]
+        )
+        + f": {report['quiet_s']:g} s quiet (after {report['warmup_s']:g} s not counted), then "
+        f"{report['flood_s']:g} s while the flooder sends, all at once: "
+        f"{flood['counts']['forecast']} forecasts (`POST /predictions`, symbols "
+        f"{', '.join(forecast['symbols'])}, horizons {', '.join(forecast['horizons'])}, the "
+        f"default models {', '.join(report['default_models'])}); {flood['counts']['upload']} "
+        f"uploads of candles to {coins[-1]} over raw sockets, a {flood['upload_bytes']}-byte "
+        "JSON body with its true `Content-Length` sent one byte every "
+        f"{report['trickle_s']:g} s; and {flood['counts']['backtest']} backtests (horizon "
+        f"{backtest['horizon']}, step {backtest['step']}, {backtest['windows']} windows, default "
+        f"models: {flood['backtest_model_windows']:,} model-windows each, "
+        f"{' and '.join(coins)} in turn). {report['polite_forecast']['sent_at_s']:g} s into the "
+        f"flood the polite key asks for one forecast (symbols {', '.join(polite['symbols'])}, "
+        f"horizons {', '.join(polite['horizons'])}, models {', '.join(polite['models'])}).",
+        "",
+    ]
+
+
+def _fairness_notes(report: dict[str, Any]) -> list[str]:
+    polite, flooder = report["polite_forecast"], report["flooder"]
+    reads = report["flood"]["requests"]
+    rank = reads - math.ceil(0.99 * reads) + 1
+    backtests = ", ".join(
+        f"{b['symbol']} {b['status']} ({b['windows_done']} windows done)"
+        for b in report["backtests_after_flood"]
+    )
+    slowest = sorted(report["slowest_flood_reads"], key=lambda r: -r["ms"])
+    return [
+        "- Problem types the flooder got: "
+        + "; ".join(
+            f"{FLOOD_LABELS.get(kind, kind)}: {_counts(entry['problems'])}"
+            for kind, entry in flooder.items()
+        )
+        + f". The uploads had sent at most {flooder['upload']['bytes_sent_max']} bytes of their "
+        "bodies when the answer came.",
+        f"- The polite forecast: {polite['status'] or polite['error']}"
+        + (f" ({polite['problem']})" if polite["problem"] else "")
+        + f" in {polite['seconds']:.2f} s.",
+        "- The accepted backtests after the flood, as `GET /backtests/{id}` reports them: "
+        + (backtests or "none")
+        + ". The worker is stopped at the end and the scratch database dropped.",
+        "- The slowest polite reads under the flood (seconds after it began: latency): "
+        + ", ".join(f"{r['path']} at {r['due_s']:.1f} s: {_ms(r['ms'])} ms" for r in slowest)
+        + f". With {reads} reads, the flood's p99 (nearest rank) is its "
+        + (f"{rank}{ORDINAL.get(rank, 'th')} slowest read." if rank > 1 else "slowest read."),
+        "- The generator sent each polite read at most "
+        f"{_ms(report['quiet']['send_lag_ms']['max'])} ms (quiet) and "
+        f"{_ms(report['flood']['send_lag_ms']['max'])} ms (flood) after its due time; the "
+        f"server logged {report['server_tracebacks']} tracebacks.",
+        f"- The machine's {report['nproc']} cores are shared with other work: expect the "
+        "figures to move between runs.",
+        "",
+    ]
+
+
+def fairness_section(report: dict[str, Any], command: str) -> list[str]:
+    return [
+        FAIRNESS_HEADING,
+        "",
+        *_fairness_setup(report, command),
+        "| Target | Measured | Met |",
+        "|---|---|---|",
+        *(
+            f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else '**NO**'} |"
+            for t in report["targets"]
+        ),
+        "",
+        "| Polite reads | requests | errors | p50 ms | p90 ms | p99 ms | max ms |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        *_read_rows("quiet", report["quiet"]),
+        *_read_rows("flood", report["flood"]),
+        "",
+        "| Flooder's requests | sent | answers | 429s (Retry-After, s) | 503s | slowest, s "
+        "| unanswered |",
+        "|---|---:|---|---|---:|---:|---:|",
+        *_flood_rows(report["flooder"]),
+        "",
+        *_fairness_notes(report),
+    ]
+
+
+def render(results: dict[str, tuple[dict[str, Any], str]], facts: dict[str, Any]) -> str:
+    (ingest, ingest_cmd), (read, read_cmd) = results["ingest"], results["read"]
+    (load, load_cmd), (overhead, overhead_cmd) = results["load"], results["overhead"]
     intro = DEFAULT_INTRO
     if DOC.exists():
         text = DOC.read_text()
@@ -573,15 +725,77 @@ def render(
         + ", ".join(f"{name} {version}" for name, version in lib.items() if name != "python"),
         "",
         "Commands: `make bench` runs `backend/.venv/bin/python bench/run.py`, which runs the "
-        "four below and writes this file.",
+        "five below and writes this file.",
         "",
     ]
     lines += ingest_section(ingest, ingest_cmd)
     lines += read_section(read, read_cmd)
     lines += load_section(load, load_cmd, read)
     lines += overhead_section(overhead, overhead_cmd)
+    lines += fairness_section(*results["fairness"])
     lines.append(NOTES)
     return "\n".join(lines)
+
+
+def replace_section(section: list[str]) -> None:
+    """Put a section run on its own in place of its old self in DOC (before the notes if new).
+
+    Only for sections that carry their own run facts: the rest of the file stays as written.
+    """
+    text = DOC.read_text() if DOC.exists() else ""
+    if MARKER not in text:
+        raise SystemExit(f"{DOC} has no generated part yet: run `make bench` first")
+    body = "\n".join(section).rstrip("\n") + "\n\n"
+    heading = section[0]
+    if heading in text:
+        start = text.index(heading)
+        end = text.find("\n## ", start + len(heading))
+        text = text[:start] + body + (text[end + 1 :] if end >= 0 else "")
+    else:
+        notes = text.index("\n## Notes") + 1
+        text = text[:notes] + body + text[notes:]
+    DOC.write_text(text)
+
+
+def run_steps(args: argparse.Namespace, out: Path) -> dict[str, tuple[dict[str, Any], str]]:
+    """Each step's report and its command line, in order; only ``args.only`` when given."""
+    steps = {
+        "ingest": (
+            ["--reps", str(args.ingest_reps), "--pandas-reps", str(args.pandas_reps)],
+            900,
+        ),
+        "read": (["--rounds", str(args.read_rounds), "--duration", str(args.read_duration)], 900),
+        "load": (["--rate", f"{args.load_rate:g}", "--duration", f"{args.load_duration:g}"], 300),
+        "overhead": (["--reps", str(args.overhead_reps)], 600),
+        "fairness": ([], 300),
+    }
+    return {
+        name: run_step(f"{name}.py", step_args, out / f"{name}.json", timeout=timeout)
+        for name, (step_args, timeout) in steps.items()
+        if args.only in (None, name)
+    }
+
+
+def print_verdicts(results: dict[str, tuple[dict[str, Any], str]]) -> None:
+    if "ingest" in results:
+        ratios = results["ingest"][0]["ratios"]
+        print(
+            f"ingest (b)/(a): {ratios['app_total_vs_copy']:.2f} total, "
+            f"{ratios['app_db_only_vs_copy']:.2f} database only (target 0.7)"
+        )
+    if "read" in results:
+        for key, entry in results["read"][0]["endpoints"].items():
+            print(f"read {key}: real/bare {entry['ratio']:.2f} (target {entry['target_ratio']})")
+    if "load" in results:
+        load = results["load"][0]
+        print(
+            f"load {load['rate']:g} req/s for {load['duration_s']:g} s: {load['errors']} errors "
+            f"(target 0), p50 {load['p50_ms']:.2f} ms, p99 {load['p99_ms']:.2f} ms"
+        )
+    if "fairness" in results:
+        for target in results["fairness"][0]["targets"]:
+            verdict = "met" if target["met"] else "NOT met"
+            print(f"fairness, {target['target']}: {target['measured']} ({verdict})")
 
 
 def main() -> None:
@@ -593,6 +807,11 @@ def main() -> None:
     parser.add_argument("--load-rate", type=float, default=200.0, help="req/s, fixed")
     parser.add_argument("--load-duration", type=float, default=30.0, help="measured seconds")
     parser.add_argument("--overhead-reps", type=int, default=5)
+    parser.add_argument(
+        "--only",
+        choices=("fairness",),
+        help="run this step alone and rewrite only its section of docs/BENCHMARKS.md",
+    )
     parser.add_argument("--keep-json", type=Path, help="also keep the raw JSON reports here")
     args = parser.parse_args()
 
@@ -603,48 +822,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-run-") as tmp:
         out = Path(args.keep_json) if args.keep_json else Path(tmp)
         out.mkdir(parents=True, exist_ok=True)
-        ingest, ingest_cmd = run_step(
-            "ingest.py",
-            ["--reps", str(args.ingest_reps), "--pandas-reps", str(args.pandas_reps)],
-            out / "ingest.json",
-            timeout=900,
-        )
-        read, read_cmd = run_step(
-            "read.py",
-            ["--rounds", str(args.read_rounds), "--duration", str(args.read_duration)],
-            out / "read.json",
-            timeout=900,
-        )
-        load, load_cmd = run_step(
-            "load.py",
-            ["--rate", f"{args.load_rate:g}", "--duration", f"{args.load_duration:g}"],
-            out / "load.json",
-            timeout=300,
-        )
-        overhead, overhead_cmd = run_step(
-            "overhead.py", ["--reps", str(args.overhead_reps)], out / "overhead.json", timeout=600
-        )
+        results = run_steps(args, out)
+    if args.only:
+        replace_section(fairness_section(*results["fairness"]))
+        log(f"rewrote the {args.only} section of {DOC.relative_to(common.ROOT)}")
+        print_verdicts(results)
+        return
     facts["code_after"] = code_fingerprint()
     if facts["code_after"] != facts["code_before"]:
         log("WARNING: backend/app changed during the run; the numbers mix two versions")
     facts["finished"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
     facts["minutes"] = (time.monotonic() - started) / 60
     DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(
-        render(ingest, ingest_cmd, read, read_cmd, load, load_cmd, overhead, overhead_cmd, facts)
-    )
+    DOC.write_text(render(results, facts))
     log(f"wrote {DOC.relative_to(common.ROOT)}")
-    ratios = ingest["ratios"]
-    print(
-        f"ingest (b)/(a): {ratios['app_total_vs_copy']:.2f} total, "
-        f"{ratios['app_db_only_vs_copy']:.2f} database only (target 0.7)"
-    )
-    for key, entry in read["endpoints"].items():
-        print(f"read {key}: real/bare {entry['ratio']:.2f} (target {entry['target_ratio']})")
-    print(
-        f"load {load['rate']:g} req/s for {load['duration_s']:g} s: {load['errors']} errors "
-        f"(target 0), p50 {load['p50_ms']:.2f} ms, p99 {load['p99_ms']:.2f} ms"
-    )
+    print_verdicts(results)
 
 
 if __name__ == "__main__":
