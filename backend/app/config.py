@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     # past the key's bound the answer is 429, past the total 503, both with Retry-After.
     FORECASTS_PER_KEY: int = Field(default=2, ge=1, le=1000)
     FORECASTS_TOTAL: int = Field(default=4, ge=1, le=10_000)
+    # Processes the API fits forecast models in (started on the first forecast, about 300 MB
+    # each); 0 fits in threads of the API process, whose event loop then stalls while a fit
+    # holds the GIL.
+    FORECAST_PROCESSES: int = Field(default=2, ge=0, le=64)
     INGESTS_PER_KEY: int = Field(default=4, ge=1, le=1000)
     INGESTS_TOTAL: int = Field(default=8, ge=1, le=10_000)
     # Backtests pending or running, in model-windows (windows x models, baseline included):

@@ -37,6 +37,7 @@ from app.services import api_keys
 from app.services.admission import Admission
 from app.services.api_keys import KeyScope
 from app.services.backtests import BacktestBudget
+from app.services.fitting import ProcessFits
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if scheduler is not None:
         scheduler.cancel()
     await app.state.jobs.close()
+    if app.state.fits is not None:
+        app.state.fits.close()
     sweeper.cancel()
     await runner.close()
     listener.cancel()
@@ -120,6 +123,9 @@ def create_app(
     workers = app.state.jobs if isinstance(app.state.jobs, RedisQueue) else None
     app.state.backtests = BacktestRunner(
         app.state.database, cache, workers, local_limit=settings.LOCAL_BACKTESTS
+    )
+    app.state.fits = (
+        ProcessFits(settings.FORECAST_PROCESSES) if settings.FORECAST_PROCESSES else None
     )
     app.state.admission = {
         "forecasts": Admission("forecasts", settings.FORECASTS_PER_KEY, settings.FORECASTS_TOTAL),

@@ -68,7 +68,13 @@ def is_sqlite(url: str) -> bool:
 
 
 def make_settings(**overrides: object) -> Settings:
-    values: dict[str, object] = {"DEBUG": True, "SECRET_KEY": "test-secret-key-of-enough-length"}
+    # Fits run in threads here, so tests can watch or hold them, and no app a test builds
+    # (without running its lifespan) leaves processes behind; test_fitting covers processes.
+    values: dict[str, object] = {
+        "DEBUG": True,
+        "SECRET_KEY": "test-secret-key-of-enough-length",
+        "FORECAST_PROCESSES": 0,
+    }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 

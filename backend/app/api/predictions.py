@@ -97,11 +97,14 @@ async def list_models() -> list[ModelInfo]:
     dependencies=[WriteAccess, JsonBody, Forecasting],
 )
 async def create_predictions(
-    body: PredictionRequest, database: DatabaseDep, cache: CacheDep
+    body: PredictionRequest, request: Request, database: DatabaseDep, cache: CacheDep
 ) -> PredictionRun:
     """Forecast from each coin's newest closed candle; one row per model, coin, horizon and
     target time (a re-run replaces unscored rows, never scored ones)."""
-    return await predictions.make_predictions(database, cache, body)
+    fits = request.app.state.fits  # worker processes, or None: a thread of this process
+    if fits is None:
+        return await predictions.make_predictions(database, cache, body)
+    return await predictions.make_predictions(database, cache, body, fits)
 
 
 @router.get("/predictions", response_model=PredictionPage, responses=PROBLEMS)

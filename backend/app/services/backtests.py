@@ -109,6 +109,9 @@ async def start(
     if BASELINE not in models:
         models.insert(0, BASELINE)  # every score is relative to it, on the same windows
     coin = await coins.get_coin(session, cache, request.symbol)
+    # The budget first: a refused request must not cost the candle read a backtest needs.
+    if budget is not None and requested_by is not None:
+        await _admit(session, budget, requested_by, cost(request.windows, len(models)))
     now = datetime.now(UTC)
     probe = await load_series(session, cache, coin, candles=1, now=now)
     steps = horizon_steps(request.horizon, probe, coin.symbol, "body.horizon")
@@ -124,8 +127,6 @@ async def start(
             f"{series.timeframe.value} candles in one run; {coin.symbol} has "
             f"{len(series.closes)}",
         )
-    if budget is not None and requested_by is not None:
-        await _admit(session, budget, requested_by, cost(request.windows, len(models)))
     row = await backtests.create(
         session,
         requested_by=requested_by,

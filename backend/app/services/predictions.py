@@ -6,7 +6,7 @@ The CPU work (fitting) runs in a worker thread so the event loop keeps serving r
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -272,12 +272,20 @@ async def _plan(
     return plans
 
 
-async def _run_coin(plan: _CoinPlan, models: Sequence[str]) -> _CoinRun:
+# Runs forecast_models somewhere: a thread (below) or a process (services.fitting).
+Fit = Callable[[np.ndarray, int, Sequence[str]], Awaitable[ForecastBatch]]
+
+
+async def fit_in_thread(closes: np.ndarray, steps: int, models: Sequence[str]) -> ForecastBatch:
+    return await asyncio.to_thread(forecast_models, closes, steps, models)
+
+
+async def _run_coin(plan: _CoinPlan, models: Sequence[str], fit: Fit) -> _CoinRun:
     run = _CoinRun()
     coin, series = plan.coin, plan.series
     for target in plan.targets:
         run.champion[target.horizon.value] = champion_of(target.calibration)
-        batch = await asyncio.to_thread(forecast_models, series.closes, target.steps, models)
+        batch = await fit(series.closes, target.steps, models)
         run.rows += [
             _row(coin, target.horizon, series, made, target.calibration) for made in batch.made
         ]
@@ -289,7 +297,7 @@ async def _run_coin(plan: _CoinPlan, models: Sequence[str]) -> _CoinRun:
 
 
 async def make_predictions(
-    database: Database, cache: CacheManager, request: PredictionRequest
+    database: Database, cache: CacheManager, request: PredictionRequest, fit: Fit = fit_in_thread
 ) -> PredictionRun:
     """Read what the forecasts need, fit with no connection held, then store in one short
     transaction: fitting takes seconds, and a pooled connection held that long is one every
@@ -299,7 +307,7 @@ async def make_predictions(
     async with database.unit_of_work() as session:
         symbols = list(dict.fromkeys(request.symbols))
         plans = await _plan(session, cache, symbols, horizons, datetime.now(UTC))
-    runs = [await _run_coin(plan, models) for plan in plans]
+    runs = [await _run_coin(plan, models, fit) for plan in plans]
     result = PredictionRun(predictions=[], stored=0, champion={}, skipped=[])
     async with database.unit_of_work() as session:
         for plan, run in zip(plans, runs, strict=True):
