@@ -54,7 +54,10 @@ async def test_sigterm_lets_the_request_finish_then_exits(tmp_path: Path) -> Non
     key = await prepare_database(url)
     body = {"symbols": ["BTC"], "horizons": HORIZONS}
 
-    with app_server(cli_env(DATABASE_URL=url), tmp_path) as server:
+    # Fits in the server's own threads: the test knows the request is under way by the
+    # server process's CPU time, which fits in worker processes would not show.
+    env = cli_env(DATABASE_URL=url, FORECAST_PROCESSES="0")
+    with app_server(env, tmp_path) as server:
         pid = server.process.pid
         async with httpx.AsyncClient(base_url=server.base_url, timeout=REQUEST_DEADLINE_S) as http:
             idle_cpu = cpu_seconds(pid)

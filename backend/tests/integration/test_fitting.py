@@ -46,16 +46,27 @@ async def test_the_api_fits_in_its_processes(
     app = create_app(settings, database=TransactionalDatabase(engine, db_session), cache=cache)
     assert isinstance(app.state.fits, ProcessFits)
     body = {"symbols": ["BTC"], "horizons": ["1h"], "models": MODELS}
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
+    try:
+        async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app),
             base_url="http://test",
             headers={"X-API-Key": write_key},
-        ) as http,
-    ):
-        response = await http.post("/api/v1/predictions", json=body)
+        ) as http:
+            response = await http.post("/api/v1/predictions", json=body)
         assert response.status_code == 200, response.text
         assert response.json()["stored"] == len(MODELS)
         assert app.state.fits._pool is not None  # the processes did the fitting
-    assert app.state.fits._pool is None  # and the lifespan's shutdown stopped them
+    finally:
+        app.state.fits.close()
+
+
+async def test_the_apps_shutdown_stops_its_fitting_processes(cache: CacheManager) -> None:
+    settings = make_settings(
+        FORECAST_PROCESSES=1, DATABASE_URL="sqlite:///:memory:", JOBS_ENABLED=False
+    )
+    app = create_app(settings, cache=cache)
+    async with app.router.lifespan_context(app):
+        made = await app.state.fits(geometric_walk(300, seed=9), 1, ["random_walk"])
+        assert [forecast.model for forecast in made.made] == ["random_walk"]
+        assert app.state.fits._pool is not None
+    assert app.state.fits._pool is None
