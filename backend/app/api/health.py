@@ -70,6 +70,30 @@ async def cache_health(cache: CacheDep, response: Response) -> schema.CacheHealt
     )
 
 
+# What a queue with no worker holds up, besides the jobs already on it.
+HELD_UP = {
+    "scheduled": "scoring, the hourly forecasts and backfills do not run",
+    "user": "so will every new backtest and job started over the API",
+}
+
+
+def _idle_detail(stats: QueueStats) -> str | None:
+    """Which queue no worker was seen on in the last minute, and what waits on it."""
+    idle = {kind: q for kind, q in (stats.queues or {}).items() if q.workers == 0}
+    if len(idle) == 1:
+        ((kind, queue),) = idle.items()
+        return (
+            f"no worker on the {kind} queue seen in the last minute: {queue.jobs} queued "
+            f"job(s) wait; {HELD_UP[kind]} (start one: cryptopredict worker --queue {kind})"
+        )
+    if idle or stats.workers == 0:
+        return (
+            f"no worker seen in the last minute: {stats.jobs} queued job(s), the scheduled "
+            "jobs and every new backtest wait (start one: cryptopredict worker)"
+        )
+    return None
+
+
 async def _jobs_summary(queue: JobQueue) -> schema.JobsSummary:
     try:
         stats = await asyncio.wait_for(queue.stats(), PROBE_TIMEOUT_S)
@@ -77,14 +101,10 @@ async def _jobs_summary(queue: JobQueue) -> schema.JobsSummary:
         stats = QueueStats(
             queue="redis", reachable=False, jobs=None, oldest_job_age_s=None, workers=None
         )
-    detail = None
     if not stats.reachable:
-        detail = "the job queue (Redis) cannot be reached: scheduled jobs do not run"
-    elif stats.workers == 0:
-        detail = (
-            f"no worker seen in the last minute: {stats.jobs} queued job(s) and every new "
-            "backtest wait (start one: cryptopredict worker)"
-        )
+        detail: str | None = "the job queue (Redis) cannot be reached: scheduled jobs do not run"
+    else:
+        detail = _idle_detail(stats)
     return schema.JobsSummary(
         status="healthy" if detail is None else "degraded", detail=detail, **stats.model_dump()
     )

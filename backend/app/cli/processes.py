@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -28,13 +28,18 @@ def worker(
     burst: Annotated[
         bool, typer.Option("--burst", help="Run the queued jobs, then exit (for scripts).")
     ] = False,
+    queue: Annotated[
+        Literal["scheduled", "user", "all"],
+        typer.Option(help="The queues to serve: to run them on separate machines."),
+    ] = "all",
 ) -> None:
-    """Run an arq worker: queued jobs plus the periodic ones (scoring every 5 minutes,
-    predictions hourly). Start as many as you like, on as many machines: each periodic run
-    happens once."""
-    from arq.worker import run_worker
+    """Run the job worker: the scheduled queue (scoring every 5 minutes, predictions hourly,
+    backfills) and the user queue (backtests, jobs started over the API), each with its own
+    job slots. Start as many as you like, on as many machines: each periodic run happens
+    once."""
+    import asyncio
 
-    from app.jobs.worker import worker_options
+    from app.jobs.worker_process import serve
 
     settings = settings_or_exit()
     if not settings.queue_redis_url:
@@ -46,4 +51,4 @@ def worker(
     from app.observability.logging import configure_logging
 
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
-    run_worker(worker_options(settings), burst=burst)
+    asyncio.run(serve(settings, queue, burst=burst))

@@ -7,6 +7,9 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
+from app.jobs.queues import QueueKind
+from app.schemas.health import QueueSummary
+
 JobStatus = Literal["queued", "deferred", "in_progress", "complete", "failed"]
 
 
@@ -34,7 +37,10 @@ class QueueStats(BaseModel):
         description="Seconds the oldest of them has been due; null when there are none."
     )
     workers: int | None = Field(
-        description="Workers seen in the last minute (the API process itself without Redis)."
+        description="Worker processes seen in the last minute (the API process without Redis)."
+    )
+    queues: dict[QueueKind, QueueSummary] | None = Field(
+        default=None, description="Each queue on its own; null without Redis (one process)."
     )
 
 

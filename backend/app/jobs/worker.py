@@ -1,9 +1,11 @@
-"""Jobs with Redis: arq workers (`cryptopredict worker`) and the queue the API enqueues on.
+"""Jobs with Redis: arq workers (`cryptopredict worker`) and the queues the API enqueues on.
 
-Any number of workers, on any machines, share the queue. Periodic jobs are arq cron jobs:
-every worker schedules them, and arq's unique job id per run (``cron:<name>:<time>``) lets
-exactly one of them run it. A job that fails on a transient error (the database restarting)
-is retried with growing delays; delivery is at least once, and every job is idempotent.
+Two queues (`queues`): the scheduled one, fed by the workers' cron, and the user one, fed by
+the API. Any number of worker processes, on any machines, serve them (`worker_process`).
+Periodic jobs are arq cron jobs: every worker of the scheduled queue schedules them, and
+arq's unique job id per run (``cron:<name>:<time>``) lets exactly one of them run it. A job
+that fails on a transient error (the database restarting) is retried with growing delays;
+delivery is at least once, and every job is idempotent.
 """
 
 from __future__ import annotations
@@ -17,25 +19,23 @@ import secrets
 import socket
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from arq import Retry, cron
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.jobs import Job, JobDef, JobResult, JobStatus
 from arq.worker import Function, func
 
-from app.cache import CacheManager
-from app.config import Settings, load_settings
-from app.database import Database
+from app.config import Settings
 from app.errors import ServiceUnavailable, is_connection_failure
+from app.jobs.queues import QUEUES, USER, Queue, QueueKind
 from app.jobs.records import JobRecord, QueueStats
 from app.jobs.schedule import JOB_TIMEOUT_S, MAX_TRIES, Periodic, periodic_jobs, retry_delay
-from app.jobs.tasks import REDELIVERY_AWARE, TASKS, JobContext
+from app.jobs.tasks import REDELIVERY_AWARE, TASKS
+from app.schemas.health import QueueSummary
 
 logger = logging.getLogger(__name__)
-QUEUE = "crypto:jobs"
 KEEP_RESULTS_S = 24 * 3600
-WORKER_KEY_PREFIX = f"{QUEUE}:worker:"
 HEARTBEAT_S = 15
 WORKER_SEEN_S = 60  # a worker whose heartbeat is older than this is not counted
 
@@ -74,34 +74,27 @@ def _cron(job: Periodic) -> Any:
     )
 
 
-def worker_key(name: str) -> str:
-    return f"{WORKER_KEY_PREFIX}{name}"
+def worker_name() -> str:
+    """One name per worker process: its heartbeat on each queue it serves carries it."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-async def _heartbeat(redis: ArqRedis, name: str) -> None:
+async def _heartbeat(redis: ArqRedis, key: str) -> None:
     """Say every few seconds that this worker is alive: /health/detailed counts the keys, so
     a queue nobody works on is reported instead of filling up in silence."""
     while True:
         try:
-            await redis.set(worker_key(name), datetime.now(UTC).isoformat(), ex=WORKER_SEEN_S)
+            await redis.set(key, datetime.now(UTC).isoformat(), ex=WORKER_SEEN_S)
         except Exception as error:  # Redis away for a moment: the next beat tries again
             logger.warning("worker heartbeat failed: %s", type(error).__name__)
         await asyncio.sleep(HEARTBEAT_S)
 
 
 async def _startup(ctx: dict[str, Any]) -> None:
-    if "job" not in ctx:  # tests hand in their own database and cache
-        settings: Settings = ctx.get("settings") or load_settings()
-        database = Database.from_url(
-            settings.DATABASE_URL,
-            pool_size=settings.DATABASE_POOL_SIZE,
-            max_overflow=settings.DATABASE_MAX_OVERFLOW,
-        )
-        cache = CacheManager()
-        cache.configure(settings.REDIS_URL, settings.REDIS_MAX_CONNECTIONS)
-        ctx["job"], ctx["owns_job"] = JobContext(database, cache, settings), True
-    ctx["worker_name"] = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-    ctx["heartbeat"] = asyncio.create_task(_heartbeat(ctx["redis"], ctx["worker_name"]))
+    # The process hands in the queue served, its name and the JobContext its workers share.
+    queue: Queue = ctx["queue"]
+    ctx["heartbeat_key"] = f"{queue.worker_prefix}{ctx['worker_name']}"
+    ctx["heartbeat"] = asyncio.create_task(_heartbeat(ctx["redis"], ctx["heartbeat_key"]))
 
 
 async def _shutdown(ctx: dict[str, Any]) -> None:
@@ -111,31 +104,31 @@ async def _shutdown(ctx: dict[str, Any]) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await heartbeat
         with contextlib.suppress(Exception):  # gone now, not in a minute
-            await ctx["redis"].delete(worker_key(ctx["worker_name"]))
-    job: JobContext | None = ctx.get("job")
-    if job is not None and ctx.get("owns_job"):
-        await job.cache.close()
-        await job.database.dispose()
+            await ctx["redis"].delete(ctx["heartbeat_key"])
 
 
-def worker_options(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for arq's Worker (and `run_worker`)."""
+def worker_options(settings: Settings, queue: Queue) -> dict[str, Any]:
+    """Keyword arguments for the arq Worker serving ``queue``, less its ``ctx``.
+
+    Every worker knows every task: a job that a version with one queue left on the
+    scheduled queue still runs there.
+    """
     functions: list[Function] = [
         func(_arq_job(name), name=name, max_tries=MAX_TRIES) for name in TASKS
     ]
+    periodic = periodic_jobs(settings) if queue.cron else []
     return {
         "functions": functions,
-        "cron_jobs": [_cron(job) for job in periodic_jobs(settings)],
+        "cron_jobs": [_cron(job) for job in periodic],
         "redis_settings": dataclasses.replace(
             redis_settings(settings.queue_redis_url), conn_retries=5
         ),
-        "queue_name": QUEUE,
+        "queue_name": queue.name,
         "on_startup": _startup,
         "on_shutdown": _shutdown,
-        "ctx": {"settings": settings},
         "keep_result": KEEP_RESULTS_S,
         "job_timeout": JOB_TIMEOUT_S,
-        "max_jobs": 4,
+        "max_jobs": queue.max_jobs,
     }
 
 
@@ -154,7 +147,12 @@ STATUS = {
 
 
 class RedisQueue:
-    """The API's side of the arq queue: enqueue, and read a job's status."""
+    """The API's side of the arq queues: enqueue user work, and read any job's status.
+
+    Everything the API enqueues is user work, so it goes to the user queue; the scheduled
+    queue is fed by the workers' cron. A job id is unique across both queues (arq keys a
+    job by its id alone), so a job is looked up in both.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -163,7 +161,9 @@ class RedisQueue:
     async def _redis(self) -> ArqRedis:
         if self._pool is None:
             try:
-                self._pool = await create_pool(redis_settings(self.url), default_queue_name=QUEUE)
+                self._pool = await create_pool(
+                    redis_settings(self.url), default_queue_name=USER.name
+                )
             except Exception as error:
                 logger.warning("job queue unavailable: %s", type(error).__name__)
                 raise ServiceUnavailable("the job queue (Redis) cannot be reached") from None
@@ -174,45 +174,75 @@ class RedisQueue:
     ) -> JobRecord | None:
         redis = await self._redis()
         try:
-            job = await redis.enqueue_job(name, _job_id=job_id, **kwargs)
+            job = await redis.enqueue_job(name, _job_id=job_id, _queue_name=USER.name, **kwargs)
         except Exception as error:
             raise ServiceUnavailable("the job queue (Redis) cannot be reached") from error
         return None if job is None else await self.get(job.job_id)
 
     async def get(self, job_id: str) -> JobRecord | None:
         redis = await self._redis()
-        job = Job(job_id, redis, _queue_name=QUEUE)
         try:
-            status = await job.status()
-            if status is JobStatus.not_found:
-                return None
-            info = await (job.result_info() if status is JobStatus.complete else job.info())
+            found = await _find(redis, job_id)
         except Exception as error:
             raise ServiceUnavailable("the job queue (Redis) cannot be reached") from error
-        return _record(job_id, status, info)
+        return None if found is None else _record(job_id, *found)
 
     async def stats(self) -> QueueStats:
-        """Jobs queued or running, the oldest one's age, and the workers alive."""
+        """Per queue: jobs queued or running, the oldest one's age, and the workers alive."""
         try:
             redis = await self._redis()
-            jobs = await redis.zcard(QUEUE)
-            oldest = await redis.zrange(QUEUE, 0, 0, withscores=True)
-            workers = [key async for key in redis.scan_iter(match=f"{WORKER_KEY_PREFIX}*")]
+            loads = {queue.kind: await _load(redis, queue) for queue in QUEUES}
         except Exception as error:
             logger.warning("job queue stats unavailable: %s", type(error).__name__)
             return QueueStats(
                 queue="redis", reachable=False, jobs=None, oldest_job_age_s=None, workers=None
             )
-        # A job's score is when it is due, in ms; a deferred one is not late yet.
-        age = max(0.0, time.time() - oldest[0][1] / 1000) if oldest else None
-        return QueueStats(
-            queue="redis", reachable=True, jobs=jobs, oldest_job_age_s=age, workers=len(workers)
-        )
+        return _totals(loads)
 
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.aclose()
             self._pool = None
+
+
+async def _find(redis: ArqRedis, job_id: str) -> tuple[JobStatus, JobDef | None] | None:
+    """A job's status and what arq knows of it, from whichever queue holds it."""
+    for queue in QUEUES:  # a finished or running job is found on the first
+        job = Job(job_id, redis, _queue_name=queue.name)
+        status = await job.status()
+        if status is not JobStatus.not_found:
+            info = await (job.result_info() if status is JobStatus.complete else job.info())
+            return status, info
+    return None
+
+
+Load = tuple[QueueSummary, set[bytes]]  # a queue's figures, and its workers' names
+
+
+async def _load(redis: ArqRedis, queue: Queue) -> Load:
+    jobs = await redis.zcard(queue.name)
+    oldest = await redis.zrange(queue.name, 0, 0, withscores=True)
+    prefix = queue.worker_prefix
+    keys = [cast(bytes, key) async for key in redis.scan_iter(match=f"{prefix}*")]
+    # A job's score is when it is due, in ms; a deferred one is not late yet.
+    age = max(0.0, time.time() - oldest[0][1] / 1000) if oldest else None
+    summary = QueueSummary(jobs=jobs, oldest_job_age_s=age, workers=len(keys))
+    return summary, {key[len(prefix) :] for key in keys}
+
+
+def _totals(loads: dict[QueueKind, Load]) -> QueueStats:
+    """Both queues together; a process serving both counts as one worker."""
+    queues = {kind: summary for kind, (summary, _) in loads.items()}
+    ages = [q.oldest_job_age_s for q in queues.values() if q.oldest_job_age_s is not None]
+    workers = set().union(*(names for _, names in loads.values()))
+    return QueueStats(
+        queue="redis",
+        reachable=True,
+        jobs=sum(q.jobs for q in queues.values()),
+        oldest_job_age_s=max(ages, default=None),
+        workers=len(workers),
+        queues=queues,
+    )
 
 
 def _record(job_id: str, status: JobStatus, info: JobDef | None) -> JobRecord | None:

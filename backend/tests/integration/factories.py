@@ -68,23 +68,19 @@ async def make_prediction(
 
 
 async def run_queued_jobs(settings: Any, database: Any, cache: Any) -> None:
-    """One real arq worker, in burst mode: runs what is queued in Redis, then returns.
+    """Real arq Workers, as `cryptopredict worker --burst` builds them: they run what is
+    queued in Redis on both queues, then return.
 
-    The app's worker options, less its own start-up (the tests' database and cache instead)
-    and the cron jobs.
+    With the tests' database and cache, and without the cron jobs. One queue, and one job,
+    at a time: the tests' database is one session, which allows no concurrent use.
     """
-    from arq.worker import Worker
-
+    from app.jobs.queues import QUEUES
     from app.jobs.tasks import JobContext
-    from app.jobs.worker import worker_options
+    from app.jobs.worker_process import WorkerProcess
 
-    options = worker_options(settings)
-    options.update(
-        on_startup=None,
-        on_shutdown=None,
-        cron_jobs=[],
-        ctx={"job": JobContext(database, cache, settings)},
-    )
-    worker = Worker(**options, burst=True, handle_signals=False, poll_delay=0.05)
-    await worker.main()
-    await worker.close()
+    job = JobContext(database, cache, settings)
+    for queue in QUEUES:
+        workers = WorkerProcess(
+            settings, [queue], job, burst=True, cron_jobs=[], poll_delay=0.05, max_jobs=1
+        )
+        await workers.run()

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -176,3 +177,71 @@ def test_ingest_csv_exits_with_one_line(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_worker_refuses_an_unknown_queue(workdir: Path) -> None:
+    env = _cli_env(REDIS_URL="redis://127.0.0.1:1/0", PYTHONPATH=str(BACKEND))
+    result = _cryptopredict("worker", "--queue", "everything", env=env, cwd=workdir)
+    assert result.returncode == 2
+    assert "--queue" in result.stderr and "'scheduled', 'user', 'all'" in result.stderr
+
+
+def _heartbeats(client: Any, pid: int) -> list[str]:
+    """The queues whose heartbeat keys carry this process's id."""
+    keys = [key.decode() for key in client.scan_iter(match="crypto:jobs*:worker:*")]
+    return sorted(key.split(":worker:")[0] for key in keys if f":{pid}:" in key)
+
+
+@pytest.fixture
+def worker_env(workdir: Path, redis_url: str | None) -> dict[str, str]:
+    """A worker's environment: the test Redis for its queues, a database it never needs."""
+    if redis_url is None:
+        pytest.skip("needs TEST_REDIS_URL: the worker's queues live in Redis")
+    database = f"sqlite:///{workdir / 'worker.db'}"
+    return _cli_env(DATABASE_URL=database, REDIS_URL=redis_url, PYTHONPATH=str(BACKEND))
+
+
+def test_worker_serves_both_queues_and_stops_on_sigterm(
+    workdir: Path, worker_env: dict[str, str]
+) -> None:
+    import redis
+
+    client = redis.Redis.from_url(worker_env["REDIS_URL"])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "worker"],
+        env=worker_env,
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while _heartbeats(client, process.pid) != ["crypto:jobs", "crypto:jobs:user"]:
+            assert process.poll() is None, "the worker exited during start-up"
+            assert time.monotonic() < deadline, "no heartbeat on both queues within 30 s"
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        stderr = process.stderr.read().decode() if process.stderr else ""
+        if process.stderr:
+            process.stderr.close()
+        alive = _heartbeats(client, process.pid)
+        client.close()
+    assert "Traceback" not in stderr, stderr
+    assert alive == []  # both Workers said goodbye
+
+
+def test_worker_burst_serves_only_the_queue_asked_for(
+    workdir: Path, worker_env: dict[str, str]
+) -> None:
+    env = {**worker_env, "LOG_LEVEL": "INFO", "LOG_FORMAT": "text"}
+    result = _cryptopredict("worker", "--burst", "--queue", "user", env=env, cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    output = result.stdout + result.stderr
+    assert "serves the queues: user (crypto:jobs:user, 4 job slots)\n" in output
+    assert output.count("Starting worker for") == 1  # one arq Worker: the user queue's

@@ -186,10 +186,12 @@ async def test_arq_workers_run_queued_jobs_once(
 
 
 def test_the_queue_can_live_in_its_own_redis() -> None:
+    from app.jobs.queues import QUEUES
     from app.jobs.worker import RedisQueue, worker_options
 
     settings = make_settings(REDIS_URL="redis://cache:6379/0", JOBS_REDIS_URL="redis://q:6380/2")
     queue = create_app(settings).state.jobs
     assert isinstance(queue, RedisQueue) and queue.url == "redis://q:6380/2"
-    redis = worker_options(settings)["redis_settings"]
-    assert (redis.host, redis.port, redis.database) == ("q", 6380, 2)
+    for served in QUEUES:
+        redis = worker_options(settings, served)["redis_settings"]
+        assert (redis.host, redis.port, redis.database) == ("q", 6380, 2)

@@ -1,7 +1,7 @@
 """/health/detailed tells whether jobs can run: a queue nobody works on is not "healthy".
 
-With Redis, accepted backtests and scheduled jobs wait in the queue for an arq worker. With
-none running they used to wait for ever while the health check said "healthy".
+With Redis, accepted backtests and scheduled jobs wait in their queues for an arq worker.
+With none running they used to wait for ever while the health check said "healthy".
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
-from arq.worker import Worker
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.cache import CacheManager
+from app.jobs.queues import QUEUES
 from app.jobs.tasks import JobContext
-from app.jobs.worker import RedisQueue, worker_options
+from app.jobs.worker import RedisQueue
+from app.jobs.worker_process import WorkerProcess
 from app.main import create_app
 from tests.conftest import TransactionalDatabase, make_api_key, make_settings
 
@@ -61,21 +62,23 @@ async def test_a_queue_without_workers_is_degraded_until_one_starts(
         jobs = body["jobs"]
         assert (jobs["queue"], jobs["reachable"], jobs["workers"]) == ("redis", True, 0)
         assert jobs["jobs"] >= 1 and jobs["oldest_job_age_s"] >= 0
+        assert jobs["queues"]["user"]["jobs"] >= 1  # a job started over the API is user work
         assert "no worker" in jobs["detail"] and "cryptopredict worker" in jobs["detail"]
 
-        # A real worker, as `cryptopredict worker` runs it (the test's database and cache).
-        options = worker_options(settings)
-        options.update(cron_jobs=[], ctx={"job": JobContext(database, cache, settings)})
-        worker = Worker(**options, handle_signals=False, poll_delay=0.05)
-        running = asyncio.create_task(worker.main())
+        # A real worker process serving both queues, as `cryptopredict worker` runs it (the
+        # test's database and cache).
+        job_context = JobContext(database, cache, settings)
+        process = WorkerProcess(settings, QUEUES, job_context, cron_jobs=[], poll_delay=0.05)
+        running = asyncio.create_task(process.run())
         try:
             alive = await _until(http, "healthy")
             assert alive["status"] == "healthy" and alive["jobs"]["workers"] == 1
+            served = {kind: queue["workers"] for kind, queue in alive["jobs"]["queues"].items()}
+            assert served == {"scheduled": 1, "user": 1}  # one process, on both queues
             assert alive["jobs"]["detail"] is None
         finally:
-            running.cancel()
-            await asyncio.gather(running, return_exceptions=True)
-            await worker.close()
+            process.stop()
+            await running
         # A worker that stopped is not counted: it says goodbye, not a minute later.
         gone = await _health(http)
         assert gone["jobs"]["workers"] == 0 and gone["status"] == "degraded"
