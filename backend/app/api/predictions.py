@@ -101,10 +101,9 @@ async def create_predictions(
 ) -> PredictionRun:
     """Forecast from each coin's newest closed candle; one row per model, coin, horizon and
     target time (a re-run replaces unscored rows, never scored ones)."""
-    fits = request.app.state.fits  # worker processes, or None: a thread of this process
-    if fits is None:
-        return await predictions.make_predictions(database, cache, body)
-    return await predictions.make_predictions(database, cache, body, fits)
+    # The app's worker processes, or (FORECAST_PROCESSES=0) a thread of this process.
+    fit = request.app.state.fits or predictions.fit_in_thread
+    return await predictions.make_predictions(database, cache, body, fit)
 
 
 @router.get("/predictions", response_model=PredictionPage, responses=PROBLEMS)
